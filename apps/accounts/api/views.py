@@ -1,0 +1,125 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status
+from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from apps.accounts.api.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeySerializer,
+    SignupSerializer,
+)
+from apps.accounts.authentication import ApiKeyAuthentication
+from apps.accounts.models import ApiKey
+from apps.accounts.services import api_key_create, api_key_revoke, user_signup
+from apps.core.api import TenantAPIView, TenantViewSet
+from apps.tenants.models import Role
+
+_org = inline_serializer(
+    "SignupResult",
+    {
+        "user": inline_serializer(
+            "SignupUser", {"id": serializers.UUIDField(), "email": serializers.EmailField()}
+        ),
+        "organization": inline_serializer(
+            "SignupOrganization",
+            {
+                "id": serializers.UUIDField(),
+                "name": serializers.CharField(),
+                "slug": serializers.CharField(),
+            },
+        ),
+    },
+)
+
+
+class SignupThrottle(AnonRateThrottle):
+    rate = "30/hour"
+
+
+class SignupView(APIView):
+    """Create an account and its organization; the new user is the organization's owner."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [SignupThrottle]
+
+    @extend_schema(request=SignupSerializer, responses={201: _org}, auth=[])
+    def post(self, request):  # noqa: ANN001, ANN201
+        serializer = SignupSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user, organization = user_signup(**serializer.validated_data)
+        return Response(
+            {
+                "user": {"id": user.pk, "email": user.email},
+                "organization": {
+                    "id": organization.pk,
+                    "name": organization.name,
+                    "slug": organization.slug,
+                },
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ApiKeyViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet
+):
+    """API keys of your organization. Create one with your email and password (HTTP Basic) or
+    from a logged-in session; DELETE revokes a key."""
+
+    model = ApiKey
+    serializer_class = ApiKeySerializer
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication, BasicAuthentication]
+
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def create(self, request):  # noqa: ANN001, ANN201
+        serializer = ApiKeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key, raw = api_key_create(
+            organization=self.organization,
+            user=request.user,
+            name=serializer.validated_data["name"],
+        )
+        data = ApiKeySerializer(key).data | {"key": raw}
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: ApiKey) -> None:
+        api_key_revoke(key=instance, actor=self.request.user)
+
+
+class OrganizationView(TenantAPIView):
+    """The organization your credentials act for, and your role in it."""
+
+    required_role = Role.MEMBER
+
+    @extend_schema(
+        responses=inline_serializer(
+            "OrganizationInfo",
+            {
+                "id": serializers.UUIDField(),
+                "name": serializers.CharField(),
+                "slug": serializers.CharField(),
+                "region": serializers.CharField(),
+                "storage_quota_bytes": serializers.IntegerField(),
+                "storage_used_bytes": serializers.IntegerField(),
+            },
+        )
+    )
+    def get(self, request):  # noqa: ANN001, ANN201
+        from apps.datasets.services import organization_storage_used
+
+        org = self.organization
+        return Response(
+            {
+                "id": org.pk,
+                "name": org.name,
+                "slug": org.slug,
+                "region": org.region,
+                "storage_quota_bytes": org.storage_quota_bytes,
+                "storage_used_bytes": organization_storage_used(organization=org),
+            }
+        )

@@ -1,0 +1,54 @@
+"""REST authentication by API key: `Authorization: Bearer lp_<prefix>_<secret>`."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from apps.accounts.models import KEY_PREFIX, ApiKey, hash_api_key
+from apps.tenants.models import Membership
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):  # noqa: ANN001, ANN201
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        scheme, _, raw_key = header.partition(" ")
+        if scheme.lower() not in ("bearer", "api-key"):
+            return None
+        raw_key = raw_key.strip()
+        parts = raw_key.split("_")
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            raise exceptions.AuthenticationFailed(
+                "Malformed API key: expected 'Bearer lp_<prefix>_<secret>' as shown when the "
+                "key was created."
+            )
+        key = (
+            ApiKey.unscoped.select_related("organization", "created_by")
+            .filter(prefix=parts[1], revoked_at__isnull=True, organization__is_active=True)
+            .first()
+        )
+        if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(raw_key)):
+            raise exceptions.AuthenticationFailed(
+                "Invalid or revoked API key. Create a new one on the API keys page."
+            )
+        user = key.created_by
+        if (
+            not user.is_active
+            or not Membership.objects.filter(user=user, organization=key.organization).exists()
+        ):
+            raise exceptions.AuthenticationFailed(
+                "This API key's creator no longer belongs to the organization; create a new key."
+            )
+        now = timezone.now()
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            ApiKey.unscoped.filter(pk=key.pk).update(last_used_at=now)
+        return user, key
+
+    def authenticate_header(self, request):  # noqa: ANN001, ANN201
+        return 'Bearer realm="api"'

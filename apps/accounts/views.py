@@ -1,0 +1,77 @@
+"""Sign-up, log-in/out and API key pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from apps.accounts.forms import EmailAuthenticationForm
+from apps.accounts.models import ApiKey
+from apps.accounts.services import api_key_create, api_key_revoke, user_signup
+from apps.core.errors import ServiceError
+from apps.core.views import org_page, render_with_error
+
+NEW_KEY_SESSION = "new_api_key"
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    context = {"values": request.POST if request.method == "POST" else {}}
+    if request.method == "POST":
+        try:
+            user, _organization = user_signup(
+                email=request.POST.get("email", ""),
+                password=request.POST.get("password", ""),
+                organization_name=request.POST.get("organization_name", ""),
+            )
+        except ServiceError as exc:
+            return render_with_error(request, "accounts/signup.html", context, exc)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome! Your organization is ready."))
+        return redirect("home")
+    return render(request, "accounts/signup.html", context)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = EmailAuthenticationForm
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    pass
+
+
+@org_page()
+def api_keys(request: HttpRequest) -> HttpResponse:
+    context: dict = {"keys": ApiKey.objects.select_related("created_by"), "values": {}}
+    if request.method == "POST":
+        try:
+            _key, raw = api_key_create(
+                organization=request.organization,
+                user=request.user,
+                name=request.POST.get("name", ""),
+            )
+        except ServiceError as exc:
+            context["values"] = request.POST
+            return render_with_error(request, "accounts/api_keys.html", context, exc)
+        # Shown once, on the next page view, then gone from the session.
+        request.session[NEW_KEY_SESSION] = raw
+        return redirect("accounts:api_keys")
+    context["new_key"] = request.session.pop(NEW_KEY_SESSION, None)
+    return render(request, "accounts/api_keys.html", context)
+
+
+@require_POST
+@org_page()
+def api_key_revoke_view(request: HttpRequest, pk: str) -> HttpResponse:
+    key = get_object_or_404(ApiKey.objects.all(), pk=pk)
+    api_key_revoke(key=key, actor=request.user)
+    messages.success(request, _("The key “%(name)s” was revoked.") % {"name": key.name})
+    return redirect("accounts:api_keys")

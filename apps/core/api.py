@@ -1,0 +1,123 @@
+"""The one base for every API view: it resolves the organization, checks the role, sets the scope.
+
+Another tenant's object is simply absent from the scoped querysets, so it answers 404 exactly
+like a missing one. tests/apps/core/test_api_isolation.py walks every route to prove it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from apps.core import scoping
+from apps.core.errors import ServiceError
+from apps.tenants.models import Organization, Role
+from apps.tenants.selectors import organization_for_request
+
+
+class TenantScopedMixin:
+    """Mixed into every API view: after authentication, activate the caller's organization."""
+
+    #: the least role a caller needs; API keys act with the role of the member who made them
+    required_role: str = Role.MEMBER
+    organization: Organization
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        organization, role = organization_for_request(request)
+        if organization is None:
+            raise exceptions.PermissionDenied(
+                "You are not a member of any organization. Sign up or ask an owner to invite you."
+            )
+        if not Role.at_least(role, self.required_role):
+            raise exceptions.PermissionDenied(
+                f"This needs the {self.required_role} role; you are {role}."
+            )
+        self.organization = organization
+        self._scope_token = scoping.activate(organization)
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any):
+        token = getattr(self, "_scope_token", None)
+        if token is not None:
+            scoping.deactivate(token)
+            self._scope_token = None
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class TenantAPIView(TenantScopedMixin, APIView):
+    pass
+
+
+class TenantViewSet(TenantScopedMixin, viewsets.GenericViewSet):
+    """Base for tenant resources; subclasses set `model` and add the mixins they need.
+
+    Querysets come from the model's scoped manager, so a view cannot forget the tenant filter.
+    """
+
+    lookup_value_converter = "uuid"
+    model: type[Any]
+
+    @property
+    def queryset(self) -> Any:
+        # A manager, not a queryset: it is only evaluated (and scoped) inside a request.
+        return self.model.objects
+
+    def get_queryset(self) -> Any:
+        return self.model.objects.all()
+
+
+class TenantReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    pass
+
+
+def _error_body(code: str, message: str, fields: Any = None) -> dict:
+    body: dict = {"error": {"code": code, "message": message}}
+    if fields:
+        body["error"]["fields"] = fields
+    return body
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            inner = _first_message(value)
+            return inner if key in ("non_field_errors", "detail") else f"{key}: {inner}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    """One error shape for the whole API: {"error": {"code", "message", "fields"?}}."""
+    if isinstance(exc, ServiceError):
+        body = {"error": exc.as_dict()}
+        return Response(body, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(
+            "Not found. Check the id; it may belong to no object you can see."
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = _error_body("invalid", _first_message(exc.detail), exc.detail)
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else "error"
+        response.data = _error_body(code, _first_message(exc.detail))
+    if response.status_code == status.HTTP_401_UNAUTHORIZED and not response.has_header(
+        "WWW-Authenticate"
+    ):
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response

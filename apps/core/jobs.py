@@ -1,0 +1,151 @@
+"""Jobs are database rows: the row, not the broker, is the source of truth.
+
+A task claims its row with one conditional UPDATE, so two deliveries of the same message cannot
+both run it; a worker that dies leaves a lease that expires, and the re-delivered message (acks
+late, reject on worker lost) claims the row again. Progress writes are throttled and renew the
+lease.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.models import TenantModel
+
+MAX_ATTEMPTS = 3
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobModel(TenantModel):
+    status = models.CharField(
+        _("status"), max_length=16, choices=JobStatus, default=JobStatus.QUEUED, db_index=True
+    )
+    progress = models.FloatField(_("progress"), default=0.0)
+    message = models.CharField(_("message"), max_length=500, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantModel.Meta):
+        abstract = True
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class JobBusy(Exception):
+    """Another worker holds a live lease on the job; try again once it could have expired."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"job is leased by another worker for {retry_in:.0f}s more")
+        self.retry_in = retry_in
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=settings.LEPTON_JOB_LEASE_SECONDS)
+
+
+def job_claim(model: type[JobModel], pk: Any) -> JobModel | None:
+    """Claim a queued job, or a running one whose worker's lease ran out.
+
+    Returns the claimed row, None when there is nothing to do (finished, cancelled, missing),
+    and raises JobBusy when a live worker holds it. A job claimed more than MAX_ATTEMPTS times
+    is marked failed instead of being run again.
+    """
+    now = timezone.now()
+    claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+    claimed = (
+        model.unscoped.filter(pk=pk)
+        .filter(claimable)
+        .update(
+            status=JobStatus.RUNNING,
+            lease_expires_at=now + _lease(),
+            attempts=F("attempts") + 1,
+            started_at=Coalesce("started_at", now),
+            updated_at=now,
+        )
+    )
+    job = model.unscoped.select_related("organization").filter(pk=pk).first()
+    if job is None:
+        return None
+    if not claimed:
+        if job.status == JobStatus.RUNNING and job.lease_expires_at:
+            raise JobBusy(max(1.0, (job.lease_expires_at - now).total_seconds() + 1))
+        return None
+    if job.attempts > MAX_ATTEMPTS:
+        job_finish(
+            job,
+            status=JobStatus.FAILED,
+            message=str(_("Stopped after %(n)d attempts.") % {"n": MAX_ATTEMPTS}),
+            error=f"The job was started {MAX_ATTEMPTS} times and its worker never finished it.",
+        )
+        return None
+    return job
+
+
+def job_finish(
+    job: JobModel, *, status: str, message: str = "", error: str = "", **fields: Any
+) -> None:
+    """Write a job's final state; a job already finished (cancelled, say) keeps its state."""
+    now = timezone.now()
+    values = {
+        "status": status,
+        "message": message[:500],
+        "error": error,
+        "finished_at": now,
+        "lease_expires_at": None,
+        "updated_at": now,
+        **fields,
+    }
+    if status == JobStatus.SUCCEEDED:
+        values["progress"] = 1.0
+    type(job).unscoped.filter(pk=job.pk).exclude(status__in=FINISHED).update(**values)
+    for name, value in values.items():
+        setattr(job, name, value)
+
+
+class ProgressReporter:
+    """Writes a job's progress at most once per `interval` seconds (and always when forced).
+
+    Each write renews the lease, so a job whose worker stops writing is taken to be abandoned.
+    """
+
+    def __init__(self, job: JobModel, *, interval: float | None = None) -> None:
+        self.job = job
+        self.interval = settings.LEPTON_PROGRESS_INTERVAL if interval is None else interval
+        self._last = 0.0
+        self.writes = 0
+
+    def report(self, *, force: bool = False, **fields: Any) -> bool:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return False
+        self._last = now
+        stamp = timezone.now()
+        fields["lease_expires_at"] = stamp + _lease()
+        fields["updated_at"] = stamp
+        type(self.job).unscoped.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(**fields)
+        self.writes += 1
+        return True

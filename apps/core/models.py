@@ -1,0 +1,57 @@
+"""Base models: every table has a UUID key and timestamps; tenant-owned tables fail closed.
+
+`TenantModel.objects` filters to the active organization and raises TenantScopeError when there
+is none. `TenantModel.unscoped` sees every tenant: it exists for the Django admin, migrations and
+platform-wide jobs, and its name is meant to stand out in review.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.scoping import require_active_organization
+
+
+class BaseModel(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class TenantQuerySet(models.QuerySet):
+    pass
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
+    """Default manager of tenant-owned models: only the active organization's rows."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        organization = require_active_organization()
+        return super().get_queryset().filter(organization=organization)
+
+    def create(self, **kwargs):  # noqa: ANN003, ANN201 - mirrors Manager.create
+        kwargs.setdefault("organization", require_active_organization())
+        return super().create(**kwargs)
+
+
+class TenantModel(BaseModel):
+    organization = models.ForeignKey(
+        "tenants.Organization",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("organization"),
+    )
+
+    objects = TenantManager()
+    unscoped = models.Manager()  # noqa: DJ012 - a manager, not a field
+
+    class Meta:
+        abstract = True
+        default_manager_name = "objects"
+        base_manager_name = "unscoped"

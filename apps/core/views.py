@@ -1,0 +1,81 @@
+"""Page plumbing: the decorator every tenant page uses, and the dashboard."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from apps.core import scoping
+from apps.core.errors import ServiceError
+from apps.tenants.models import Role
+from apps.tenants.selectors import organization_for_request
+
+
+def org_page(required_role: str = Role.MEMBER) -> Callable:
+    """Decorate a page view: login required, organization resolved, role checked, scope set.
+
+    The view receives request.organization and request.role. A ServiceError raised by the
+    view becomes a message on the page it redirects to, or a 400 page.
+    """
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            organization, role = organization_for_request(request)
+            if organization is None:
+                return render(request, "core/no_organization.html", status=403)
+            if not Role.at_least(role, required_role):
+                return render(
+                    request, "core/forbidden.html", {"required_role": required_role}, status=403
+                )
+            request.organization = organization  # type: ignore[attr-defined]
+            request.role = role  # type: ignore[attr-defined]
+            with scoping.tenant_scope(organization):
+                return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def render_with_error(
+    request: HttpRequest, template: str, context: dict, error: ServiceError
+) -> HttpResponse:
+    """Re-render a form page with the service's message, keeping what was typed."""
+    context = {**context, "error": error.message, "error_field": error.field}
+    return render(request, template, context, status=error.status_code)
+
+
+@org_page()
+def home(request: HttpRequest) -> HttpResponse:
+    from apps.datasets.models import Dataset
+    from apps.deployments.models import Endpoint
+    from apps.training.models import TrainingRun
+
+    context = {
+        "datasets": Dataset.objects.prefetch_related("versions")[:5],
+        "runs": TrainingRun.objects.select_related("model_config")[:5],
+        "endpoints": Endpoint.objects.select_related("model_version__model_config")[:5],
+    }
+    return render(request, "core/home.html", context)
+
+
+def landing(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return home(request)
+    return redirect("accounts:login")
+
+
+def parse_uuid(raw: Any) -> uuid.UUID | None:
+    """A UUID from user input, or None when it is not one (instead of a 500 from the ORM)."""
+    try:
+        return uuid.UUID(str(raw))
+    except (TypeError, ValueError):
+        return None

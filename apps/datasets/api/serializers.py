@@ -1,0 +1,58 @@
+from rest_framework import serializers
+
+from apps.datasets.models import Dataset, DatasetItem, DatasetVersion
+
+
+class DatasetVersionSerializer(serializers.ModelSerializer):
+    ready = serializers.BooleanField(source="is_ready", read_only=True)
+    labels = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id",
+            "dataset",
+            "number",
+            "status",
+            "ready",
+            "progress",
+            "message",
+            "error",
+            "source_name",
+            "source_size",
+            "item_count",
+            "labels",
+            "class_counts",
+            "skipped",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    latest_version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "description", "created_at", "latest_version"]
+        read_only_fields = fields
+
+    def get_latest_version(self, dataset: Dataset) -> DatasetVersionSerializer | None:
+        version = dataset.versions.order_by("-number").first()
+        return DatasetVersionSerializer(version).data if version else None
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=500)
+    file = serializers.FileField(
+        help_text="A zip archive with one folder per class: cat/a.jpg, dog/b.png, ..."
+    )
+
+
+class DatasetItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DatasetItem
+        fields = ["id", "original_name", "label", "split", "width", "height", "sha256"]
+        read_only_fields = fields

@@ -1,0 +1,86 @@
+"""Datasets, their immutable versions and the items (images) in each version."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.jobs import JobModel, JobStatus
+from apps.core.models import TenantModel
+
+
+class Dataset(TenantModel):
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DatasetVersion(JobModel):
+    """One immutable version; its ingestion is a job (status, progress, message on the row)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(_("version"))
+    source = models.FileField(_("uploaded archive"), max_length=500, blank=True)
+    source_name = models.CharField(_("uploaded file name"), max_length=255, blank=True)
+    source_size = models.BigIntegerField(_("uploaded size (bytes)"), default=0)
+    stored_bytes = models.BigIntegerField(_("stored size (bytes)"), default=0)
+    item_count = models.PositiveIntegerField(_("images"), default=0)
+    #: {label: {"train": n, "validation": n, "test": n, "total": n}}
+    class_counts = models.JSONField(default=dict, blank=True)
+    #: [{"path": entry name in the archive, "reason": why it was skipped}]
+    skipped = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["dataset", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "number"], name="unique_dataset_version")
+        ]
+        verbose_name = _("dataset version")
+        verbose_name_plural = _("dataset versions")
+
+    def __str__(self) -> str:
+        return f"{self.dataset.name} v{self.number}"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == JobStatus.SUCCEEDED
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted(self.class_counts)
+
+
+class Split(models.TextChoices):
+    TRAIN = "train", _("Train")
+    VALIDATION = "validation", _("Validation")
+    TEST = "test", _("Test")
+
+
+class DatasetItem(TenantModel):
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="items")
+    file = models.FileField(max_length=500)
+    original_name = models.CharField(_("file name in the upload"), max_length=500)
+    label = models.CharField(_("label"), max_length=200)
+    split = models.CharField(_("split"), max_length=16, choices=Split, db_index=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        ordering = ["label", "original_name"]
+        verbose_name = _("dataset item")
+        verbose_name_plural = _("dataset items")
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.original_name}"

@@ -1,0 +1,30 @@
+from django.contrib import admin
+
+from apps.core.admin import TenantModelAdmin
+from apps.training.models import ModelConfig, ModelVersion, TrainingRun
+
+
+@admin.register(ModelConfig)
+class ModelConfigAdmin(TenantModelAdmin):
+    list_display = ["name", "organization", "template", "dataset_version", "created_at"]
+    search_fields = ["name", "organization__name"]
+
+
+@admin.register(TrainingRun)
+class TrainingRunAdmin(TenantModelAdmin):
+    list_display = [
+        "model_config",
+        "organization",
+        "status",
+        "progress",
+        "epoch",
+        "device",
+        "attempts",
+        "created_at",
+    ]
+    list_filter = ["status", "device"]
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(TenantModelAdmin):
+    list_display = ["model_config", "number", "organization", "accuracy", "created_at"]

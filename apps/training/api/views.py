@@ -1,0 +1,86 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apps.core.api import TenantAPIView, TenantReadOnlyViewSet, TenantViewSet
+from apps.training.api.serializers import (
+    ModelConfigCreateSerializer,
+    ModelConfigSerializer,
+    ModelVersionSerializer,
+    TrainingRunSerializer,
+)
+from apps.training.models import ModelConfig, ModelVersion, TrainingRun
+from apps.training.services import model_config_create, training_run_start
+from apps.training.templates import TEMPLATES
+
+
+class TemplateListView(TenantAPIView):
+    """Model templates with their knobs: name, type, default, allowed range and help."""
+
+    @extend_schema(
+        responses=inline_serializer("Template", {"key": serializers.CharField()}, many=True)
+    )
+    def get(self, request):  # noqa: ANN001, ANN201
+        return Response([template.as_dict() for template in TEMPLATES.values()])
+
+
+class ModelConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+    """Models configured from a template on a dataset version. POST .../train/ starts a run."""
+
+    model = ModelConfig
+    serializer_class = ModelConfigSerializer
+
+    @extend_schema(request=ModelConfigCreateSerializer, responses={201: ModelConfigSerializer})
+    def create(self, request):  # noqa: ANN001, ANN201
+        serializer = ModelConfigCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        start = data.pop("start_training")
+        config = model_config_create(organization=self.organization, user=request.user, **data)
+        body = ModelConfigSerializer(config).data
+        if start:
+            run = training_run_start(model_config=config, user=request.user)
+            body["run"] = str(run.pk)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: TrainingRunSerializer})
+    @action(detail=True, methods=["post"])
+    def train(self, request, pk=None):  # noqa: ANN001, ANN201
+        run = training_run_start(model_config=self.get_object(), user=request.user)
+        return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingRunViewSet(TenantReadOnlyViewSet):
+    """Training runs: live status, progress and per-epoch metrics."""
+
+    model = TrainingRun
+    serializer_class = TrainingRunSerializer
+
+    def get_queryset(self):  # noqa: ANN201
+        return super().get_queryset().prefetch_related("epochs")
+
+    @extend_schema(responses=ModelVersionSerializer)
+    @action(detail=True, methods=["get"])
+    def evaluation(self, request, pk=None):  # noqa: ANN001, ANN201
+        """The held-out evaluation of the run's model version (404 until the run succeeded)."""
+        run = self.get_object()
+        version = ModelVersion.objects.filter(run=run).first()
+        if version is None:
+            return Response(
+                {
+                    "error": {
+                        "code": "not_ready",
+                        "message": f"The run has no evaluation yet (status: {run.status}).",
+                    }
+                },
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        return Response(ModelVersionSerializer(version).data)
+
+
+class ModelVersionViewSet(TenantReadOnlyViewSet):
+    """Trained model versions with their evaluation on the test split."""
+
+    model = ModelVersion
+    serializer_class = ModelVersionSerializer

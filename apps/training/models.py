@@ -1,0 +1,99 @@
+"""Model configurations, training runs (jobs), per-epoch metrics and trained model versions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.jobs import JobModel
+from apps.core.models import TenantModel
+
+
+class ModelConfig(TenantModel):
+    """A customer's model: a template, a dataset version and knob values."""
+
+    name = models.CharField(_("name"), max_length=120)
+    template = models.CharField(_("template"), max_length=32)
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="model_configs"
+    )
+    hyperparameters = models.JSONField(_("settings"), default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingRun(JobModel):
+    model_config = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="runs")
+    #: the knob values this run used (the config may change later; the run does not)
+    hyperparameters = models.JSONField(default=dict)
+    epoch = models.PositiveIntegerField(default=0)
+    total_epochs = models.PositiveIntegerField(default=0)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    train_loss = models.FloatField(null=True, blank=True)
+    train_accuracy = models.FloatField(null=True, blank=True)
+    val_loss = models.FloatField(null=True, blank=True)
+    val_accuracy = models.FloatField(null=True, blank=True)
+    images_per_second = models.FloatField(null=True, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("training run")
+        verbose_name_plural = _("training runs")
+
+    def __str__(self) -> str:
+        return f"{self.model_config.name} run {str(self.pk)[:8]}"
+
+
+class EpochMetric(TenantModel):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="epochs")
+    epoch = models.PositiveIntegerField()
+    train_loss = models.FloatField()
+    train_accuracy = models.FloatField()
+    val_loss = models.FloatField(null=True, blank=True)
+    val_accuracy = models.FloatField(null=True, blank=True)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["run", "epoch"]
+        constraints = [models.UniqueConstraint(fields=["run", "epoch"], name="unique_run_epoch")]
+
+
+class ModelVersion(TenantModel):
+    """The trained weights of one successful run, with its evaluation on the test split."""
+
+    model_config = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="versions")
+    run = models.OneToOneField(TrainingRun, on_delete=models.CASCADE, related_name="model_version")
+    number = models.PositiveIntegerField()
+    file = models.FileField(max_length=500)
+    template = models.CharField(max_length=32)
+    labels = models.JSONField(default=list)
+    input_size = models.PositiveIntegerField()
+    accuracy = models.FloatField(null=True, blank=True)
+    #: workers.ml.metrics.Evaluation.to_dict()
+    evaluation = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_config", "number"], name="unique_model_version")
+        ]
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
+
+    def __str__(self) -> str:
+        return f"{self.model_config.name} v{self.number}"

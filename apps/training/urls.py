@@ -1,0 +1,11 @@
+from django.urls import path
+
+from apps.training import views
+
+app_name = "training"
+urlpatterns = [
+    path("", views.model_list, name="list"),
+    path("new/", views.model_create, name="create"),
+    path("runs/<uuid:pk>/", views.run_detail, name="run"),
+    path("<uuid:pk>/train/", views.config_retrain, name="retrain"),
+]

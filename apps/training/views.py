@@ -1,0 +1,81 @@
+"""Model pages: configure from a template, the live run page with its evaluation."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from apps.core.errors import InvalidInput, ServiceError
+from apps.core.jobs import JobStatus
+from apps.core.views import org_page, parse_uuid, render_with_error
+from apps.datasets.models import DatasetVersion
+from apps.training.models import ModelConfig, ModelVersion, TrainingRun
+from apps.training.services import model_config_create, training_run_start
+from apps.training.templates import TEMPLATES, template_get
+
+
+@org_page()
+def model_list(request: HttpRequest) -> HttpResponse:
+    runs = TrainingRun.objects.select_related("model_config__dataset_version__dataset")
+    return render(request, "training/list.html", {"runs": runs})
+
+
+@org_page()
+def model_create(request: HttpRequest) -> HttpResponse:
+    versions = DatasetVersion.objects.filter(status=JobStatus.SUCCEEDED).select_related("dataset")
+    template_key = request.POST.get("template") or request.GET.get("template") or "leptonnet"
+    context: dict = {
+        "versions": versions,
+        "templates": TEMPLATES.values(),
+        "template": TEMPLATES.get(template_key, TEMPLATES["leptonnet"]),
+        "values": request.POST if request.method == "POST" else request.GET,
+    }
+    if request.method == "POST":
+        try:
+            template = template_get(template_key)
+            version_id = parse_uuid(request.POST.get("dataset_version"))
+            version = versions.filter(pk=version_id).first() if version_id else None
+            if version is None:
+                raise InvalidInput(
+                    "Choose a ready dataset version to train on.", field="dataset_version"
+                )
+            knobs = {k.name: request.POST.get(k.name, "") for k in template.knobs}
+            config = model_config_create(
+                organization=request.organization,
+                user=request.user,
+                name=request.POST.get("name", ""),
+                template=template.key,
+                dataset_version=version,
+                hyperparameters=knobs,
+            )
+            run = training_run_start(model_config=config, user=request.user)
+        except ServiceError as exc:
+            return render_with_error(request, "training/create.html", context, exc)
+        return redirect("training:run", pk=run.pk)
+    return render(request, "training/create.html", context)
+
+
+@org_page()
+def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    run = get_object_or_404(
+        TrainingRun.objects.select_related("model_config__dataset_version__dataset"), pk=pk
+    )
+    model_version = ModelVersion.objects.filter(run=run).first()
+    context = {"run": run, "model_version": model_version}
+    if model_version:
+        evaluation = model_version.evaluation
+        context["confusion_rows"] = list(
+            zip(evaluation["labels"], evaluation["confusion"], strict=True)
+        )
+    if request.GET.get("fragment") == "evaluation":
+        return render(request, "training/_evaluation.html", context)
+    return render(request, "training/run.html", context)
+
+
+@org_page()
+def config_retrain(request: HttpRequest, pk: str) -> HttpResponse:
+    config = get_object_or_404(ModelConfig.objects.all(), pk=pk)
+    if request.method != "POST":
+        return redirect("training:list")
+    run = training_run_start(model_config=config, user=request.user)
+    return redirect("training:run", pk=run.pk)

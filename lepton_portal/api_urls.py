@@ -1,0 +1,35 @@
+"""/api/v1/: every route here is walked by tests/apps/core/test_api_isolation.py."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import SimpleRouter
+
+from apps.accounts.api.views import ApiKeyViewSet, OrganizationView, SignupView
+from apps.analytics.api.views import UsageEventViewSet
+from apps.datasets.api.views import DatasetVersionViewSet, DatasetViewSet
+from apps.deployments.api.views import EndpointViewSet
+from apps.training.api.views import (
+    ModelConfigViewSet,
+    ModelVersionViewSet,
+    TemplateListView,
+    TrainingRunViewSet,
+)
+
+router = SimpleRouter()
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("datasets", DatasetViewSet, basename="dataset")
+router.register("dataset-versions", DatasetVersionViewSet, basename="dataset-version")
+router.register("models", ModelConfigViewSet, basename="model")
+router.register("runs", TrainingRunViewSet, basename="run")
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("usage", UsageEventViewSet, basename="usage")
+
+app_name = "api"
+urlpatterns = [
+    path("auth/signup/", SignupView.as_view(), name="signup"),
+    path("organization/", OrganizationView.as_view(), name="organization"),
+    path("templates/", TemplateListView.as_view(), name="templates"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    *router.urls,
+]

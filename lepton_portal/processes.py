@@ -1,0 +1,51 @@
+"""The command lines of the portal's processes, shared by `manage.py serve` and the e2e tests,
+so the tests start exactly what `make run` starts."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+
+def web_command(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 2) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "lepton_portal.wsgi",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+    ]
+
+
+def worker_command(
+    *, queues: str = "cpu,gpu", concurrency: int = 2, name: str | None = None
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "lepton_portal",
+        "worker",
+        "--queues",
+        queues,
+        "--concurrency",
+        str(concurrency),
+        "--prefetch-multiplier",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        name or f"lepton-{queues.replace(',', '-')}@{socket.gethostname()}",
+    ]

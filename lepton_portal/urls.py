@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+
+admin.site.site_header = _("Lepton Portal administration")
+admin.site.site_title = _("Lepton Portal admin")
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("lepton_portal.api_urls")),
+    path("accounts/", include("apps.accounts.urls")),
+    path("datasets/", include("apps.datasets.urls")),
+    path("models/", include("apps.training.urls")),
+    path("endpoints/", include("apps.deployments.urls")),
+    path("", include("apps.core.urls")),
+]
