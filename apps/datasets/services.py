@@ -88,7 +88,9 @@ def dataset_create(
 
 
 def _version_create(*, dataset: Dataset, upload: UploadedFile) -> DatasetVersion:
-    number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    # unscoped: a service is called with its organization, not always inside tenant_scope
+    versions = DatasetVersion.unscoped.filter(dataset=dataset)
+    number = (versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = DatasetVersion.unscoped.create(
         organization=dataset.organization,
         dataset=dataset,
