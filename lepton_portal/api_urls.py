@@ -15,7 +15,7 @@ from apps.training.api.views import (
     TrainingRunViewSet,
 )
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=False)
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("dataset-versions", DatasetVersionViewSet, basename="dataset-version")

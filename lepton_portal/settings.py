@@ -162,7 +162,39 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_DIR = DATA_DIR / "broker"
+# Celery (lepton_portal/celery.py reads every CELERY_* name here).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_ROUTES = {
+    "workers.tasks.training.*": {"queue": "gpu"},
+    "workers.tasks.datasets.*": {"queue": "cpu"},
+}
+CELERY_IMPORTS = ["workers.tasks.datasets", "workers.tasks.training"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    # A training run can outlast the default hour; the job row's lease, not the broker,
+    # decides whether a job was abandoned.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 12 * 3600}
+else:
+    CELERY_BROKER_DIR = DATA_DIR / "broker"
+    for _folder in ("queue", "processed", "control"):
+        (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+
 # Seconds between progress writes to a job's row; the worker throttles to this.
 LEPTON_PROGRESS_INTERVAL = env_float("LEPTON_PROGRESS_INTERVAL", 1.0)
 # A running job whose lease is older than this is taken to be abandoned by a dead worker.

@@ -135,12 +135,12 @@ class ProgressReporter:
     def __init__(self, job: JobModel, *, interval: float | None = None) -> None:
         self.job = job
         self.interval = settings.LEPTON_PROGRESS_INTERVAL if interval is None else interval
-        self._last = 0.0
+        self._last: float | None = None
         self.writes = 0
 
     def report(self, *, force: bool = False, **fields: Any) -> bool:
         now = time.monotonic()
-        if not force and now - self._last < self.interval:
+        if not force and self._last is not None and now - self._last < self.interval:
             return False
         self._last = now
         stamp = timezone.now()

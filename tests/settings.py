@@ -1,0 +1,12 @@
+"""Settings for the test run: the portal's own settings, with its data in a temporary folder."""
+
+import os
+import tempfile
+
+os.environ.setdefault("LEPTON_DATA_DIR", tempfile.mkdtemp(prefix="lepton-test-"))
+os.environ.setdefault("LEPTON_PROGRESS_INTERVAL", "0.2")
+
+from lepton_portal.settings import *  # noqa: E402, F403
+
+# Hashing passwords slowly protects users, not tests.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
