@@ -10,6 +10,7 @@ import posixpath
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -98,10 +99,24 @@ def inspect_zip(fileobj: BinaryIO, *, max_entries: int, source_name: str) -> lis
     return entries
 
 
+class UnreadableEntry(Exception):
+    """An entry whose bytes cannot be unpacked: damaged, encrypted or oddly compressed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def read_entry(archive: zipfile.ZipFile, entry: Entry, *, limit: int) -> bytes:
     """Read an entry, stopping at `limit` bytes actually decompressed (headers can lie)."""
-    with archive.open(entry.info) as stream:
-        data = stream.read(limit + 1)
+    try:
+        with archive.open(entry.info) as stream:
+            data = stream.read(limit + 1)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        raise UnreadableEntry(f"damaged entry in the zip archive ({exc})")
+    except (RuntimeError, NotImplementedError) as exc:
+        # zipfile raises these for encrypted entries and unsupported compression methods.
+        raise UnreadableEntry(f"cannot be unpacked ({exc})")
     if len(data) > limit:
         raise PayloadTooLarge(f"larger than {limit // (1024 * 1024)} MB once unpacked")
     return data

@@ -200,6 +200,9 @@ def _ingest(version: DatasetVersion) -> None:
                     )
                 skipped.append({"path": entry.name, "reason": exc.message})
                 continue
+            except archives.UnreadableEntry as exc:
+                skipped.append({"path": entry.name, "reason": exc.reason})
+                continue
             budget -= len(raw)
             try:
                 image = decode_image(raw)
