@@ -235,6 +235,8 @@ def _ingest(version: DatasetVersion) -> None:
                 message=f"Read {index} of {total} entries",
             )
     if not pending:
+        # The message sends the user to the skipped files; keep them on the failed version.
+        DatasetVersion.unscoped.filter(pk=version.pk).update(skipped=skipped)
         raise InvalidInput(
             "No readable image was found in the archive; see the skipped files for reasons."
         )
