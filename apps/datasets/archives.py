@@ -67,8 +67,9 @@ def open_zip(fileobj: BinaryIO, *, max_entries: int, source_name: str) -> zipfil
     fileobj.seek(0)
     if not zipfile.is_zipfile(fileobj):
         raise InvalidInput(
-            f"'{source_name}' is not a zip archive. Upload a .zip with one folder per class, "
-            "e.g. cat/a.jpg, dog/b.png.",
+            f"'{source_name}' is not a zip archive, or it is damaged or incomplete (cut off "
+            "during a download?). Upload a .zip with one folder per class, e.g. cat/a.jpg, "
+            "dog/b.png.",
             field="file",
         )
     fileobj.seek(0)
