@@ -1,0 +1,83 @@
+"""Preprocessing shared by training and prediction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.support.shapes import SHAPE_CLASSES, write_class_folders
+from workers.ml.data import (
+    MEAN,
+    STD,
+    LabeledImage,
+    image_to_uint8_tensor,
+    load_images,
+    normalize,
+)
+from workers.ml.images import ImageDecodeError, decode_image
+
+
+def test_image_to_uint8_tensor_shape_and_dtype() -> None:
+    image = Image.new("RGB", (50, 20), (10, 20, 30))
+    tensor = image_to_uint8_tensor(image, 32)
+    assert tensor.dtype == torch.uint8
+    assert tensor.shape == (3, 32, 32)
+    assert tensor[:, 5, 5].tolist() == [10, 20, 30]
+
+
+def test_image_to_uint8_tensor_converts_modes() -> None:
+    rgba = Image.new("RGBA", (8, 8), (0, 0, 0, 0))
+    assert image_to_uint8_tensor(rgba, 8)[:, 0, 0].tolist() == [255, 255, 255]
+    assert image_to_uint8_tensor(Image.new("L", (8, 8), 7), 8)[:, 0, 0].tolist() == [7, 7, 7]
+
+
+def test_load_images_matches_single_image_path(tmp_path: Path) -> None:
+    files = write_class_folders(tmp_path, per_class=3, seed=5, size=40)
+    labels = list(SHAPE_CLASSES)
+    samples = [LabeledImage(tmp_path / rel, labels.index(lab)) for rel, lab in files.items()]
+    images, targets = load_images(samples, 32)
+    assert images.shape == (9, 3, 32, 32)
+    assert images.dtype == torch.uint8
+    assert targets.dtype == torch.int64
+    assert targets.tolist() == [s.label for s in samples]
+    for row, sample in zip(images, samples, strict=True):
+        single = image_to_uint8_tensor(decode_image(sample.path.read_bytes()), 32)
+        assert torch.equal(row, single)
+
+
+def test_load_images_empty() -> None:
+    images, targets = load_images([], 32)
+    assert images.shape == (0, 3, 32, 32)
+    assert targets.shape == (0,)
+
+
+def test_load_images_names_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"nope")
+    with pytest.raises(ImageDecodeError, match="broken.png"):
+        load_images([LabeledImage(bad, 0)], 32)
+
+
+def test_normalize() -> None:
+    batch = torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 1, 2).expand(2, 3, 2, 2)
+    out = normalize(batch)
+    assert out.dtype == torch.float32
+    assert out.shape == (2, 3, 2, 2)
+    for channel in range(3):
+        low = (0.0 - MEAN[channel]) / STD[channel]
+        high = (1.0 - MEAN[channel]) / STD[channel]
+        assert out[0, channel, 0, 0].item() == pytest.approx(low, abs=1e-5)
+        assert out[0, channel, 0, 1].item() == pytest.approx(high, abs=1e-5)
+    single = normalize(batch[0])
+    assert single.shape == (3, 2, 2)
+    with pytest.raises(TypeError):
+        normalize(torch.zeros(1, 3, 2, 2))
+
+
+def test_mean_std_are_unit_scale() -> None:
+    assert np.all((np.array(MEAN) > 0) & (np.array(MEAN) < 1))
+    assert np.all((np.array(STD) > 0) & (np.array(STD) < 1))
