@@ -36,7 +36,7 @@ class Knob:
                 )
             else:
                 value = float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             kind = "a whole number" if self.kind == "int" else "a number"
             raise InvalidInput(
                 f"{self.name} must be {kind} between {self.minimum} and {self.maximum}; "
