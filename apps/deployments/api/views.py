@@ -3,7 +3,7 @@ import time
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from rest_framework import exceptions, mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -58,8 +58,9 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
             result = endpoint_predict(
                 endpoint=endpoint, image=request.data.get("image"), top_k=top_k
             )
-        except ServiceError as exc:
-            response = Response({"error": exc.as_dict()}, status=exc.status_code)
+        except (ServiceError, exceptions.APIException) as exc:
+            # Also a body DRF cannot parse (415, 400): every answered call is recorded below.
+            response = self.handle_exception(exc)
         else:
             response = Response(
                 {
