@@ -70,6 +70,12 @@ def endpoint_predict(
             "image content type).",
             field="image",
         )
+    if not hasattr(image, "read"):
+        raise InvalidInput(
+            "The 'image' field holds text, not a file. Upload the image file itself (a multipart "
+            "file field, or the raw request body with an image content type).",
+            field="image",
+        )
     data = image.read(settings.LEPTON_MAX_PREDICT_BYTES + 1)
     if len(data) > settings.LEPTON_MAX_PREDICT_BYTES:
         raise PayloadTooLarge(
