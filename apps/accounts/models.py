@@ -24,6 +24,10 @@ class EmailUserManager(UserManager):
         user.save(using=self._db)
         return user
 
+    def get_by_natural_key(self, username):  # noqa: ANN001, ANN201
+        # Emails are stored lower-cased (User.save); log in with them as they were typed.
+        return self.get(email=(username or "").strip().lower())
+
     def create_user(self, email=None, password=None, **extra_fields):  # noqa: ANN001
         extra_fields.setdefault("is_staff", False)
         extra_fields.setdefault("is_superuser", False)
