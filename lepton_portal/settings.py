@@ -5,6 +5,7 @@ Two ways to run, one code base: with no DATABASE_URL / REDIS_URL the portal runs
 PostgreSQL + Redis.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -200,6 +201,9 @@ LEPTON_PROGRESS_INTERVAL = env_float("LEPTON_PROGRESS_INTERVAL", 1.0)
 # A running job whose lease is older than this is taken to be abandoned by a dead worker.
 LEPTON_JOB_LEASE_SECONDS = env_int("LEPTON_JOB_LEASE_SECONDS", 120)
 LEPTON_TRAIN_DEVICE = env_str("LEPTON_TRAIN_DEVICE", "")  # "" = CUDA when present, else CPU
+# CPU threads per training process. The default worker runs 2 processes, so each takes half
+# the cores: two processes both using every core run several times slower than one each.
+LEPTON_TORCH_THREADS = env_int("LEPTON_TORCH_THREADS", max(1, (os.cpu_count() or 2) // 2))
 LEPTON_PREDICTOR_CACHE_SIZE = env_int("LEPTON_PREDICTOR_CACHE_SIZE", 8)
 
 # --- REST API -------------------------------------------------------------------------------

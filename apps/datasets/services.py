@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Max, Sum
+from django.utils.translation import ngettext
 
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded, ServiceError
@@ -253,9 +254,15 @@ def _ingest(version: DatasetVersion) -> None:
     stored = sum(default_storage.size(item.file.name) for item in pending)
     with transaction.atomic():
         DatasetItem.unscoped.bulk_create(pending, batch_size=500)
-        message = f"Ready: {len(pending)} images in {len(counts)} classes"
+        message = ngettext(
+            "Ready: %(n)d image in %(c)d classes",
+            "Ready: %(n)d images in %(c)d classes",
+            len(pending),
+        ) % {"n": len(pending), "c": len(counts)}
         if skipped:
-            message += f", {len(skipped)} files skipped"
+            message += ngettext(", %(n)d file skipped", ", %(n)d files skipped", len(skipped)) % {
+                "n": len(skipped)
+            }
         job_finish(
             version,
             status=JobStatus.SUCCEEDED,

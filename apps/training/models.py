@@ -31,6 +31,13 @@ class ModelConfig(TenantModel):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def template_name(self) -> str:
+        from apps.training.templates import TEMPLATES
+
+        template = TEMPLATES.get(self.template)
+        return str(template.name) if template else self.template
+
 
 class TrainingRun(JobModel):
     model_config = models.ForeignKey(ModelConfig, on_delete=models.CASCADE, related_name="runs")

@@ -150,8 +150,12 @@ def training_run_execute(*, run_id: Any) -> TrainingRun | None:
 
 
 def _train(run: TrainingRun) -> None:
+    import torch
+
     from workers.ml.data import LabeledImage
     from workers.ml.trainer import Progress, TrainConfig, train_classifier
+
+    torch.set_num_threads(settings.LEPTON_TORCH_THREADS)
 
     config = run.model_config
     version = config.dataset_version
@@ -215,7 +219,7 @@ def _store_result(run: TrainingRun, result: Any) -> ModelVersion:
             labels=list(result.labels),
             input_size=int(run.hyperparameters["input_size"]),
             accuracy=result.evaluation.accuracy,
-            evaluation=result.evaluation.to_dict(),
+            evaluation=result.evaluation.to_dict() | {"split": result.evaluation_split},
         )
         path = f"orgs/{run.organization_id}/models/{config.pk}/v{number}-{run.pk}.pt"
         with open(result.bundle_path, "rb") as handle:
