@@ -107,8 +107,11 @@ def trained_model_version(tenant: Tenant, version: Any, **knobs: Any):  # noqa: 
     )
 
     config = model_config_create(
-        organization=tenant.organization, user=tenant.user, name="shapes model",
-        template="leptonnet", dataset_version=version,
+        organization=tenant.organization,
+        user=tenant.user,
+        name="shapes model",
+        template="leptonnet",
+        dataset_version=version,
         hyperparameters={"epochs": 3, "batch_size": 16} | knobs,
     )
     run = training_run_start(model_config=config, user=tenant.user)

@@ -34,14 +34,19 @@ def _walk(patterns: list, namespace: str | None = None, prefix: str = "") -> lis
 
 
 def api_routes() -> list[tuple[str, Any, str]]:
-    return [(f"api:{p.name}", p, route) for ns, p, route in _walk(get_resolver().url_patterns)
-            if ns == "api"]
+    return [
+        (f"api:{p.name}", p, route)
+        for ns, p, route in _walk(get_resolver().url_patterns)
+        if ns == "api"
+    ]
 
 
 def page_routes() -> list[tuple[str, Any, str]]:
-    return [(f"{ns}:{p.name}" if ns else p.name, p, route)
-            for ns, p, route in _walk(get_resolver().url_patterns)
-            if ns not in ("api", "admin") and "<uuid:pk>" in route]
+    return [
+        (f"{ns}:{p.name}" if ns else p.name, p, route)
+        for ns, p, route in _walk(get_resolver().url_patterns)
+        if ns not in ("api", "admin") and "<uuid:pk>" in route
+    ]
 
 
 def methods_of(callback: Any) -> list[str]:
@@ -77,8 +82,9 @@ def snapshot(organization: Any) -> dict[str, list]:
 def world(tenant, ready_version):
     """Organization A with one object of every kind the API exposes."""
     model_version = trained_model_version(tenant, ready_version, epochs=1)
-    endpoint = endpoint_create(organization=tenant.organization, user=tenant.user,
-                               model_version=model_version)
+    endpoint = endpoint_create(
+        organization=tenant.organization, user=tenant.user, model_version=model_version
+    )
     with tenant_scope(tenant.organization):
         run = model_version.run
         objects = {
@@ -93,8 +99,9 @@ def world(tenant, ready_version):
         }
     from apps.analytics.services import usage_record
 
-    objects["usage"] = usage_record(organization=tenant.organization, endpoint=endpoint,
-                                    status_code=200, latency_ms=1.0)
+    objects["usage"] = usage_record(
+        organization=tenant.organization, endpoint=endpoint, status_code=200, latency_ms=1.0
+    )
     return objects
 
 
@@ -103,8 +110,10 @@ def body_for(method: str) -> dict:
         return {}
     if method == "post":
         return {"data": {"image": as_file(png_bytes())}}
-    return {"data": json.dumps({"name": "hijacked", "is_active": False}),
-            "content_type": "application/json"}
+    return {
+        "data": json.dumps({"name": "hijacked", "is_active": False}),
+        "content_type": "application/json",
+    }
 
 
 def test_it_finds_the_routes_it_walks():
@@ -136,9 +145,7 @@ def test_it_answers_404_for_another_organizations_objects_on_every_api_route(
     assert snapshot(tenant.organization) == before
 
 
-def test_it_answers_404_to_a_logged_in_outsider_on_every_api_route(
-    client, tenant, outsider, world
-):
+def test_it_answers_404_to_a_logged_in_outsider_on_every_api_route(client, tenant, outsider, world):
     client.force_login(outsider.user)
     failures = []
     for name, pattern, route in api_routes():
@@ -173,13 +180,16 @@ def test_it_refuses_references_to_another_organizations_objects(client, tenant, 
     created = client.post(
         "/api/v1/models/",
         {"name": "x", "template": "leptonnet", "dataset_version": str(world["dataset-version"].pk)},
-        content_type="application/json", **outsider.auth,
+        content_type="application/json",
+        **outsider.auth,
     )
     assert created.status_code == 400
     assert "in your organization" in created.json()["error"]["message"]
     deployed = client.post(
-        "/api/v1/endpoints/", {"model_version": str(world["model-version"].pk)},
-        content_type="application/json", **outsider.auth,
+        "/api/v1/endpoints/",
+        {"model_version": str(world["model-version"].pk)},
+        content_type="application/json",
+        **outsider.auth,
     )
     assert deployed.status_code == 400
     assert snapshot(tenant.organization) == before
@@ -189,9 +199,13 @@ def test_it_answers_404_for_another_organizations_objects_on_every_page(
     client, tenant, outsider, world
 ):
     client.force_login(outsider.user)
-    by_app = {"datasets:version": "dataset-version", "training:run": "run",
-              "training:retrain": "model", "deployments:detail": "endpoint",
-              "accounts:api_key_revoke": "api-key"}
+    by_app = {
+        "datasets:version": "dataset-version",
+        "training:run": "run",
+        "training:retrain": "model",
+        "deployments:detail": "endpoint",
+        "accounts:api_key_revoke": "api-key",
+    }
     before = snapshot(tenant.organization)
     failures = []
     routes = page_routes()

@@ -10,8 +10,9 @@ from apps.datasets.models import Dataset, DatasetVersion
 @pytest.fixture
 def version(tenant):
     dataset = Dataset.unscoped.create(organization=tenant.organization, name="d")
-    return DatasetVersion.unscoped.create(organization=tenant.organization, dataset=dataset,
-                                          number=1)
+    return DatasetVersion.unscoped.create(
+        organization=tenant.organization, dataset=dataset, number=1
+    )
 
 
 def test_it_claims_a_queued_job_once(version):
