@@ -1,0 +1,229 @@
+"""Ingestion: counts and splits that add up, deterministic stratified splits, safe re-runs."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from apps.core.jobs import JobBusy, JobStatus
+from apps.core.scoping import tenant_scope
+from apps.datasets.models import DatasetItem, DatasetVersion, Split
+from apps.datasets.services import (
+    TEST_SHARE,
+    VALIDATION_SHARE,
+    assign_splits,
+    dataset_create,
+    dataset_version_ingest,
+)
+from tests.conftest import zip_upload
+from tests.support.shapes import SHAPE_CLASSES
+
+
+def items_folder(version: DatasetVersion) -> Path:
+    return Path(
+        settings.MEDIA_ROOT,
+        f"orgs/{version.organization_id}/datasets/{version.dataset_id}/v{version.number}/items",
+    )
+
+
+def stored_pngs(version: DatasetVersion) -> set[str]:
+    folder = items_folder(version)
+    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+
+
+def queued_version(tenant, **shape_kwargs) -> DatasetVersion:  # noqa: ANN001, ANN003
+    return dataset_create(
+        organization=tenant.organization,
+        user=tenant.user,
+        name="shapes",
+        upload=zip_upload(**shape_kwargs),
+    )
+
+
+def test_it_counts_every_item_once_per_class_and_split(ready_version, outsider):
+    counts = ready_version.class_counts
+    assert sorted(counts) == sorted(SHAPE_CLASSES)
+    with tenant_scope(ready_version.organization):
+        items = list(DatasetItem.objects.filter(version=ready_version))
+    assert len(items) == ready_version.item_count == 12 * len(SHAPE_CLASSES)
+
+    stored = Counter((item.label, item.split) for item in items)
+    for label, per_class in counts.items():
+        assert per_class["total"] == 12
+        splits = {s: per_class[s] for s in Split.values}
+        assert sum(splits.values()) == per_class["total"]
+        for split, n in splits.items():
+            assert stored[(label, split)] == n
+    assert sum(c["total"] for c in counts.values()) == ready_version.item_count
+    assert ready_version.stored_bytes == sum(default_storage.size(item.file.name) for item in items)
+    assert stored_pngs(ready_version) == {Path(item.file.name).name for item in items}
+
+
+def test_it_marks_the_version_ready_with_a_message(ready_version):
+    assert ready_version.status == JobStatus.SUCCEEDED
+    assert ready_version.is_ready
+    assert ready_version.progress == 1.0
+    assert ready_version.attempts == 1
+    assert ready_version.lease_expires_at is None
+    assert str(ready_version.item_count) in ready_version.message
+    assert ready_version.skipped == []
+
+
+@pytest.mark.parametrize("sizes", [[1, 2, 3, 4, 7, 12, 20, 101], [3, 3], [50]])
+def test_splits_are_stratified_and_do_not_depend_on_order(sizes):
+    labels_by_key = {
+        f"{label}-{i:04d}": label
+        for label, n in zip((f"class{k}" for k in range(len(sizes))), sizes, strict=True)
+        for i in range(n)
+    }
+    splits = assign_splits(labels_by_key)
+
+    keys = list(labels_by_key)
+    random.Random(1).shuffle(keys)
+    shuffled = {key: labels_by_key[key] for key in keys}
+    assert assign_splits(shuffled) == splits
+    assert set(splits) == set(labels_by_key)
+
+    for label, n in zip((f"class{k}" for k in range(len(sizes))), sizes, strict=True):
+        per_split = Counter(splits[k] for k, v in labels_by_key.items() if v == label)
+        if n >= 3:
+            assert per_split[Split.TEST] >= 1
+            assert per_split[Split.VALIDATION] >= 1
+            assert per_split[Split.TRAIN] >= 1
+            # About the published shares, rounded to whole items.
+            assert abs(per_split[Split.TEST] - n * TEST_SHARE) <= 1
+            assert abs(per_split[Split.VALIDATION] - n * VALIDATION_SHARE) <= 1
+        else:
+            assert per_split == Counter({Split.TRAIN: n})
+
+
+def test_a_different_seed_gives_a_different_split():
+    labels_by_key = {f"k{i}": "a" for i in range(40)}
+    assert assign_splits(labels_by_key, seed=0) != assign_splits(labels_by_key, seed=1)
+
+
+def test_the_same_images_get_the_same_splits_in_another_upload(tenant, outsider, ready_version):
+    other = dataset_version_ingest(version_id=queued_version(outsider).pk)
+    assert other.class_counts == ready_version.class_counts
+    mine = dict(DatasetItem.unscoped.filter(version=ready_version).values_list("sha256", "split"))
+    theirs = dict(DatasetItem.unscoped.filter(version=other).values_list("sha256", "split"))
+    assert mine == theirs
+
+
+def test_ingesting_twice_changes_nothing(ready_version):
+    before_items = set(DatasetItem.unscoped.filter(version=ready_version).values_list("pk", "file"))
+    before_files = stored_pngs(ready_version)
+
+    assert dataset_version_ingest(version_id=ready_version.pk) is None
+
+    after = DatasetVersion.unscoped.get(pk=ready_version.pk)
+    assert after.attempts == ready_version.attempts == 1
+    assert after.status == JobStatus.SUCCEEDED
+    assert after.class_counts == ready_version.class_counts
+    assert (
+        set(DatasetItem.unscoped.filter(version=ready_version).values_list("pk", "file"))
+        == before_items
+    )
+    assert stored_pngs(ready_version) == before_files
+
+
+def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outsider):
+    version = queued_version(tenant, per_class=5)
+    # A first worker got half-way: it stored a file and an item row, then died.
+    folder = str(items_folder(version).relative_to(settings.MEDIA_ROOT))
+    leftover = default_storage.save(f"{folder}/leftover.png", ContentFile(b"half"))
+    DatasetItem.unscoped.create(
+        organization=tenant.organization,
+        version=version,
+        file=leftover,
+        original_name="circle/circle_0.png",
+        label="circle",
+        split=Split.TRAIN,
+        width=32,
+        height=32,
+        sha256="0" * 64,
+    )
+    DatasetVersion.unscoped.filter(pk=version.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        started_at=timezone.now() - timedelta(minutes=10),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    again = dataset_version_ingest(version_id=version.pk)
+
+    assert again.status == JobStatus.SUCCEEDED
+    assert again.attempts == 2
+    assert again.item_count == 5 * len(SHAPE_CLASSES)
+    items = DatasetItem.unscoped.filter(version=version)
+    assert items.count() == again.item_count
+    assert not items.filter(sha256="0" * 64).exists()
+    assert items.values("sha256").distinct().count() == again.item_count
+    assert not default_storage.exists(leftover)
+    assert stored_pngs(again) == {Path(name).name for name in items.values_list("file", flat=True)}
+
+
+def test_it_leaves_a_version_alone_while_its_worker_holds_a_live_lease(tenant, outsider):
+    version = queued_version(tenant, per_class=3)
+    DatasetVersion.unscoped.filter(pk=version.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        lease_expires_at=timezone.now() + timedelta(seconds=60),
+    )
+    with pytest.raises(JobBusy):
+        dataset_version_ingest(version_id=version.pk)
+    assert not DatasetItem.unscoped.filter(version=version).exists()
+    assert DatasetVersion.unscoped.get(pk=version.pk).attempts == 1
+
+
+def test_the_api_lists_the_items_of_one_split(api, ready_version, outsider):
+    expected = sum(c[Split.TEST] for c in ready_version.class_counts.values())
+    r = api.get(f"/api/v1/dataset-versions/{ready_version.pk}/items/?split=test")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["count"] == expected
+    assert {item["split"] for item in body["results"]} == {"test"}
+    assert {item["id"] for item in body["results"]} == {
+        str(pk)
+        for pk in DatasetItem.unscoped.filter(version=ready_version, split=Split.TEST).values_list(
+            "pk", flat=True
+        )
+    }
+
+
+def test_the_api_filters_items_by_label(api, ready_version, outsider):
+    r = api.get(f"/api/v1/dataset-versions/{ready_version.pk}/items/?label=square&split=train")
+    assert r.status_code == 200
+    assert r.json()["count"] == ready_version.class_counts["square"][Split.TRAIN]
+    assert {(i["label"], i["split"]) for i in r.json()["results"]} == {("square", "train")}
+
+
+def test_the_api_refuses_an_unknown_split(api, ready_version):
+    r = api.get(f"/api/v1/dataset-versions/{ready_version.pk}/items/?split=bogus")
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert "split" in error["fields"]
+    assert "'bogus'" in error["message"]
+    for split in Split.values:
+        assert split in error["message"]
+
+
+def test_the_outsider_cannot_see_the_version_or_its_items(client, ready_version, outsider):
+    for path in (
+        f"/api/v1/dataset-versions/{ready_version.pk}/",
+        f"/api/v1/dataset-versions/{ready_version.pk}/items/",
+        f"/api/v1/dataset-versions/{ready_version.pk}/items/?split=test",
+    ):
+        r = client.get(path, **outsider.auth)
+        assert r.status_code == 404, path
+        assert r.json()["error"]["code"] == "not_found"
+    r = client.get("/api/v1/dataset-versions/", **outsider.auth)
+    assert r.json()["count"] == 0
