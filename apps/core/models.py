@@ -12,7 +12,7 @@ import uuid
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.scoping import require_active_organization
+from apps.core.scoping import ALL_TENANTS, TenantScopeError, require_active_organization
 
 
 class BaseModel(models.Model):
@@ -33,10 +33,16 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
 
     def get_queryset(self) -> TenantQuerySet:
         organization = require_active_organization()
+        if organization is ALL_TENANTS:
+            return super().get_queryset()
         return super().get_queryset().filter(organization=organization)
 
     def create(self, **kwargs):  # noqa: ANN003, ANN201 - mirrors Manager.create
-        kwargs.setdefault("organization", require_active_organization())
+        if "organization" not in kwargs:
+            organization = require_active_organization()
+            if organization is ALL_TENANTS:
+                raise TenantScopeError("Name the organization when creating platform-wide.")
+            kwargs["organization"] = organization
         return super().create(**kwargs)
 
 

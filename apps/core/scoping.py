@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from apps.tenants.models import Organization
 
-_active_organization: ContextVar[Organization | None] = ContextVar(
+
+class _AllTenants:
+    """The scope of platform-wide code (the Django admin): every organization's rows."""
+
+    def __repr__(self) -> str:
+        return "ALL_TENANTS"
+
+
+ALL_TENANTS = _AllTenants()
+
+_active_organization: ContextVar[Organization | _AllTenants | None] = ContextVar(
     "lepton_active_organization", default=None
 )
 
@@ -25,10 +35,12 @@ class TenantScopeError(RuntimeError):
 
 
 def get_active_organization() -> Organization | None:
-    return _active_organization.get()
+    """The organization in scope; None outside any scope and in the platform-wide scope."""
+    organization = _active_organization.get()
+    return None if organization is ALL_TENANTS else organization
 
 
-def require_active_organization() -> Organization:
+def require_active_organization() -> Organization | _AllTenants:
     organization = _active_organization.get()
     if organization is None:
         raise TenantScopeError(
@@ -45,6 +57,20 @@ def activate(organization: Organization) -> Token:
 
 def deactivate(token: Token) -> None:
     _active_organization.reset(token)
+
+
+@contextlib.contextmanager
+def dangerously_all_tenants() -> Iterator[None]:
+    """Let tenant-owned models see every organization inside the block.
+
+    For platform-wide code only (the Django admin of platform staff). The name is meant to
+    stand out in review.
+    """
+    token = _active_organization.set(ALL_TENANTS)
+    try:
+        yield
+    finally:
+        _active_organization.reset(token)
 
 
 @contextlib.contextmanager

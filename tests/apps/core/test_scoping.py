@@ -42,3 +42,17 @@ def test_it_clears_the_scope_when_the_block_raises(tenant):
 def test_it_leaves_no_scope_behind_after_an_api_request(api, tenant):
     assert api.get("/api/v1/datasets/").status_code == 200
     assert get_active_organization() is None
+
+
+def test_it_sees_every_organization_only_inside_the_platform_wide_scope(tenant, outsider):
+    from apps.core.scoping import dangerously_all_tenants
+
+    Dataset.unscoped.create(organization=tenant.organization, name="mine")
+    Dataset.unscoped.create(organization=outsider.organization, name="theirs")
+    with dangerously_all_tenants():
+        assert sorted(d.name for d in Dataset.objects.all()) == ["mine", "theirs"]
+        assert get_active_organization() is None
+        with pytest.raises(TenantScopeError):
+            Dataset.objects.create(name="whose?")
+    with pytest.raises(TenantScopeError):
+        list(Dataset.objects.all())
