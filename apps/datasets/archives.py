@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from apps.core.errors import InvalidInput, PayloadTooLarge
+from apps.core.text import human_size
 from workers.ml.images import IMAGE_EXTENSIONS
 
 JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
@@ -43,7 +44,8 @@ def classify_entry(info: zipfile.ZipInfo) -> Entry | Skipped | None:
     name = info.filename
     if info.is_dir():
         return None
-    parts = [p for p in name.split("/") if p]
+    # "./cat/a.png" is the same entry as "cat/a.png"; "." is no hidden file.
+    parts = [p for p in name.split("/") if p and p != "."]
     if "\\" in name or _DRIVE.match(name) or name.startswith("/") or ".." in parts:
         return Skipped(name, "unsafe path (absolute, drive letter, backslash or '..'): skipped")
     mode = info.external_attr >> 16
@@ -119,7 +121,7 @@ def read_entry(archive: zipfile.ZipFile, entry: Entry, *, limit: int) -> bytes:
         # zipfile raises these for encrypted entries and unsupported compression methods.
         raise UnreadableEntry(f"cannot be unpacked ({exc})")
     if len(data) > limit:
-        raise PayloadTooLarge(f"larger than {limit // (1024 * 1024)} MB once unpacked")
+        raise PayloadTooLarge(f"larger than {human_size(limit)} once unpacked")
     return data
 
 

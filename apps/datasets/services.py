@@ -21,6 +21,7 @@ from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded, ServiceError
 from apps.core.jobs import JobStatus, ProgressReporter, job_claim, job_finish
 from apps.core.scoping import tenant_scope
+from apps.core.text import human_size
 from apps.datasets import archives
 from apps.datasets.models import Dataset, DatasetItem, DatasetVersion, Split
 from apps.tenants.models import Organization
@@ -45,8 +46,8 @@ def _check_upload(*, organization: Organization, upload: UploadedFile) -> None:
     limit = settings.LEPTON_MAX_UPLOAD_BYTES
     if upload.size > limit:
         raise PayloadTooLarge(
-            f"'{upload.name}' is {upload.size / 1024**2:.1f} MB; uploads are limited to "
-            f"{limit / 1024**2:.0f} MB. Split the dataset into several uploads.",
+            f"'{upload.name}' is {human_size(upload.size)}; uploads are limited to "
+            f"{human_size(limit)}. Split the dataset into several uploads.",
             field="file",
         )
     if upload.size == 0:
@@ -196,7 +197,7 @@ def _ingest(version: DatasetVersion) -> None:
                 if budget < max_image:
                     raise PayloadTooLarge(
                         "The archive unpacks to more than "
-                        f"{settings.LEPTON_MAX_ARCHIVE_BYTES // 1024**2} MB. "
+                        f"{human_size(settings.LEPTON_MAX_ARCHIVE_BYTES)}. "
                         "Split it into several uploads."
                     )
                 skipped.append({"path": entry.name, "reason": exc.message})

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput, PayloadTooLarge
+from apps.core.text import human_size
 from apps.deployments.models import Endpoint
 from apps.deployments.predictors import predictor_for
 from apps.tenants.models import Organization
@@ -79,7 +80,7 @@ def endpoint_predict(
     data = image.read(settings.LEPTON_MAX_PREDICT_BYTES + 1)
     if len(data) > settings.LEPTON_MAX_PREDICT_BYTES:
         raise PayloadTooLarge(
-            f"The image is larger than {settings.LEPTON_MAX_PREDICT_BYTES // 1024**2} MB; "
+            f"The image is larger than {human_size(settings.LEPTON_MAX_PREDICT_BYTES)}; "
             "send a smaller one.",
             field="image",
         )

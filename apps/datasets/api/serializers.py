@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.datasets.models import Dataset, DatasetItem, DatasetVersion
@@ -39,7 +40,8 @@ class DatasetSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "description", "created_at", "latest_version"]
         read_only_fields = fields
 
-    def get_latest_version(self, dataset: Dataset) -> DatasetVersionSerializer | None:
+    @extend_schema_field(DatasetVersionSerializer(allow_null=True))
+    def get_latest_version(self, dataset: Dataset) -> dict | None:
         version = dataset.versions.order_by("-number").first()
         return DatasetVersionSerializer(version).data if version else None
 

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api import TenantReadOnlyViewSet, TenantViewSet
@@ -23,10 +23,8 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
     model = Dataset
     serializer_class = DatasetSerializer
 
-    def get_parsers(self):  # noqa: ANN201
-        if getattr(self, "action", None) == "create" or self.request.method == "POST":
-            return [MultiPartParser()]
-        return super().get_parsers()
+    # A JSON body reaches create() without a file and gets the "attach a zip" message.
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(request=DatasetCreateSerializer, responses={202: DatasetVersionSerializer})
     def create(self, request):  # noqa: ANN001, ANN201

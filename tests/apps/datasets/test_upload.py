@@ -166,9 +166,11 @@ def test_it_refuses_an_upload_without_a_good_name(api, outsider, name):
 
 
 def test_it_refuses_json_instead_of_a_file(api, outsider):
+    before = media_files()
     r = api.post(DATASETS, {"name": "json"})
-    assert r.status_code == 415
-    assert "application/json" in r.json()["error"]["message"]
+    assert r.status_code == 400
+    assert "Attach a zip archive" in r.json()["error"]["message"]
+    assert media_files() == before
 
 
 def test_it_refuses_an_upload_over_the_size_limit(api, outsider, settings):
@@ -398,3 +400,25 @@ def test_it_fails_an_archive_that_unpacks_to_more_than_the_archive_limit(api, te
     assert version.status == JobStatus.FAILED
     assert "unpacks to more than 1 MB" in version.message
     assert not DatasetItem.unscoped.filter(version=version).exists()
+
+
+def test_it_reads_entries_named_with_a_leading_dot_slash(tenant):
+    import io
+    import zipfile
+
+    from apps.datasets.services import dataset_create, dataset_version_ingest
+    from tests.conftest import png_bytes, zip_upload
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("./circle/a.png", png_bytes("circle", 1))
+        archive.writestr("./square/b.png", png_bytes("square", 2))
+    version = dataset_create(
+        organization=tenant.organization,
+        user=tenant.user,
+        name="dots",
+        upload=zip_upload(buffer.getvalue()),
+    )
+    version = dataset_version_ingest(version_id=version.pk)
+    assert version.skipped == []
+    assert sorted(version.class_counts) == ["circle", "square"]
