@@ -8,9 +8,11 @@ lease.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import models
@@ -19,7 +21,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.errors import ServiceError
 from apps.core.models import TenantModel
+from apps.core.scoping import tenant_scope
+
+logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 
@@ -124,6 +130,44 @@ def job_finish(
     type(job).unscoped.filter(pk=job.pk).exclude(status__in=FINISHED).update(**values)
     for name, value in values.items():
         setattr(job, name, value)
+
+
+J = TypeVar("J", bound=JobModel)
+
+
+def job_run(
+    model: type[J],
+    pk: Any,
+    work: Callable[[J], None],
+    *,
+    what: str,
+    expected: tuple[type[Exception], ...] = (ServiceError,),
+) -> J | None:
+    """Claim a job, run `work(job)` in its organization's scope, and record how it failed.
+
+    An `expected` error fails the job with its own message (meant for the customer); anything
+    else is logged with its traceback and the customer reads that `what` failed internally.
+    Returns the job as it ended, or None when there was nothing to claim. JobBusy propagates.
+    """
+    job = job_claim(model, pk)
+    if job is None:
+        return None
+    with tenant_scope(job.organization):
+        try:
+            work(job)
+        except expected as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            job_finish(job, status=JobStatus.FAILED, message=message[:500], error=message)
+        except Exception as exc:
+            logger.exception("%s %s failed", what, job.pk)
+            job_finish(
+                job,
+                status=JobStatus.FAILED,
+                message=f"{what} failed because of an internal error; the team was notified.",
+                error=f"{type(exc).__name__}: {exc}",
+            )
+    job.refresh_from_db()
+    return job
 
 
 class ProgressReporter:

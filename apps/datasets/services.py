@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import random
 import uuid
 from collections import defaultdict
@@ -18,16 +17,13 @@ from django.db.models import Max, Sum
 from django.utils.translation import ngettext
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded, ServiceError
-from apps.core.jobs import JobStatus, ProgressReporter, job_claim, job_finish
-from apps.core.scoping import tenant_scope
+from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded
+from apps.core.jobs import JobStatus, ProgressReporter, job_finish, job_run
 from apps.core.text import human_size
 from apps.datasets import archives
 from apps.datasets.models import Dataset, DatasetItem, DatasetVersion, Split
 from apps.tenants.models import Organization
 from workers.ml.images import ImageDecodeError, decode_image, encode_png
-
-logger = logging.getLogger(__name__)
 
 #: share of each class held out for validation and for the final test
 VALIDATION_SHARE = 0.15
@@ -147,24 +143,7 @@ def dataset_version_ingest(*, version_id: Any) -> DatasetVersion | None:
     Safe to run twice: it claims the row first, and a re-run after a crash starts the version
     over. Raises JobBusy when another live worker holds the job.
     """
-    version = job_claim(DatasetVersion, version_id)
-    if version is None:
-        return None
-    with tenant_scope(version.organization):
-        try:
-            _ingest(version)
-        except ServiceError as exc:
-            job_finish(version, status=JobStatus.FAILED, message=exc.message, error=exc.message)
-        except Exception as exc:
-            logger.exception("ingestion of dataset version %s failed", version.pk)
-            job_finish(
-                version,
-                status=JobStatus.FAILED,
-                message="Ingestion failed because of an internal error; the team was notified.",
-                error=f"{type(exc).__name__}: {exc}",
-            )
-    version.refresh_from_db()
-    return version
+    return job_run(DatasetVersion, version_id, _ingest, what="Ingestion")
 
 
 def _ingest(version: DatasetVersion) -> None:

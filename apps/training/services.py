@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import tempfile
 import uuid
@@ -18,15 +17,12 @@ from django.db import transaction
 from django.db.models import Max
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput
-from apps.core.jobs import JobStatus, ProgressReporter, job_claim, job_finish
-from apps.core.scoping import tenant_scope
+from apps.core.errors import InvalidInput, ServiceError
+from apps.core.jobs import JobStatus, ProgressReporter, job_finish, job_run
 from apps.datasets.models import DatasetItem, DatasetVersion, Split
 from apps.tenants.models import Organization
 from apps.training.models import EpochMetric, ModelConfig, ModelVersion, TrainingRun
 from apps.training.templates import template_get
-
-logger = logging.getLogger(__name__)
 
 
 def _check_trainable(version: DatasetVersion) -> None:
@@ -129,24 +125,10 @@ def training_run_execute(*, run_id: Any) -> TrainingRun | None:
     holds the run. Progress is written to the run's row about once per
     LEPTON_PROGRESS_INTERVAL seconds.
     """
-    run = job_claim(TrainingRun, run_id)
-    if run is None:
-        return None
-    with tenant_scope(run.organization):
-        try:
-            _train(run)
-        except ValueError as exc:
-            job_finish(run, status=JobStatus.FAILED, message=str(exc)[:500], error=str(exc))
-        except Exception as exc:
-            logger.exception("training run %s failed", run.pk)
-            job_finish(
-                run,
-                status=JobStatus.FAILED,
-                message="Training failed because of an internal error; the team was notified.",
-                error=f"{type(exc).__name__}: {exc}",
-            )
-    run.refresh_from_db()
-    return run
+    # The trainer refuses bad input (an empty split, an unreadable image) with ValueError.
+    return job_run(
+        TrainingRun, run_id, _train, what="Training", expected=(ServiceError, ValueError)
+    )
 
 
 def _train(run: TrainingRun) -> None:
