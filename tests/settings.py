@@ -10,3 +10,7 @@ from lepton_portal.settings import *  # noqa: E402, F403
 
 # Hashing passwords slowly protects users, not tests.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Whitenoise warns when the collected-static folder is missing; tests serve from the finders.
+STATIC_ROOT = DATA_DIR / "staticfiles"  # noqa: F405
+STATIC_ROOT.mkdir(exist_ok=True)
