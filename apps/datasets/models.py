@@ -10,8 +10,16 @@ from apps.core.jobs import JobModel, JobStatus
 from apps.core.models import TenantModel
 
 
+class DatasetKind(models.TextChoices):
+    IMAGE = "image", _("Images (classification)")
+    TABULAR = "tabular", _("Table (market data)")
+
+
 class Dataset(TenantModel):
     name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=DatasetKind, default=DatasetKind.IMAGE
+    )
     description = models.TextField(_("description"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -40,6 +48,27 @@ class DatasetVersion(JobModel):
     class_counts = models.JSONField(default=dict, blank=True)
     #: [{"path": entry name in the archive, "reason": why it was skipped}]
     skipped = models.JSONField(default=list, blank=True)
+    #: the version this one was derived from (additions, removals, relabels)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    #: "zip" | "tar" | "images" | "csv" | "derived"
+    source_kind = models.CharField(max_length=16, blank=True)
+    #: "auto" (stratified from ratios and seed) or "manifest" (the manifest's split column)
+    split_source = models.CharField(max_length=16, default="auto")
+    split_seed = models.IntegerField(default=0)
+    split_ratios = models.JSONField(default=dict, blank=True)
+    #: the health report computed at ingestion (see apps.datasets.health)
+    health = models.JSONField(default=dict, blank=True)
+    #: what a derived version changed: {"added": n, "removed": n, "relabelled": n, ...}
+    changes = models.JSONField(default=dict, blank=True)
+    # --- tabular versions -------------------------------------------------------------------
+    #: the canonical data (UTF-8, comma-separated CSV) of a tabular version
+    data_file = models.FileField(max_length=500, blank=True)
+    #: {"columns": [{"name", "type", "missing", "role", ...}], "target": name, ...}
+    schema = models.JSONField(default=dict, blank=True)
+    row_count = models.PositiveIntegerField(default=0)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["dataset", "-number"]
@@ -76,6 +105,10 @@ class DatasetItem(TenantModel):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
+    thumbnail = models.FileField(max_length=500, blank=True)
+    #: the format the customer uploaded (JPEG, PNG, ...) and its size in bytes
+    original_format = models.CharField(max_length=16, blank=True)
+    original_bytes = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["label", "original_name"]

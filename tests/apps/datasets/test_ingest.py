@@ -15,14 +15,9 @@ from django.utils import timezone
 
 from apps.core.jobs import JobBusy, JobStatus
 from apps.core.scoping import tenant_scope
+from apps.datasets.ingest import TEST_SHARE, VALIDATION_SHARE, assign_splits
 from apps.datasets.models import DatasetItem, DatasetVersion, Split
-from apps.datasets.services import (
-    TEST_SHARE,
-    VALIDATION_SHARE,
-    assign_splits,
-    dataset_create,
-    dataset_version_ingest,
-)
+from apps.datasets.services import dataset_create, dataset_version_ingest
 from tests.conftest import zip_upload
 from tests.support.shapes import SHAPE_CLASSES
 
