@@ -88,6 +88,12 @@ def open_zip(fileobj: BinaryIO, *, max_entries: int, source_name: str) -> zipfil
     return archive
 
 
+def inspect_archive(fileobj: BinaryIO, *, max_entries: int, source_name: str) -> str:
+    """Check an uploaded archive before it is kept; returns its kind ("zip")."""
+    inspect_zip(fileobj, max_entries=max_entries, source_name=source_name)
+    return "zip"
+
+
 def inspect_zip(fileobj: BinaryIO, *, max_entries: int, source_name: str) -> list[Entry]:
     """Check an upload before it is kept: a readable zip with at least one image in a folder."""
     with open_zip(fileobj, max_entries=max_entries, source_name=source_name) as archive:

@@ -49,32 +49,62 @@ def _check_upload(*, organization: Organization, upload: UploadedFile) -> None:
 
 
 def dataset_create(
-    *, organization: Organization, user: Any, name: str, upload: UploadedFile | None
+    *,
+    organization: Organization,
+    user: Any,
+    name: str,
+    upload: UploadedFile | None,
+    kind: str = DatasetKind.IMAGE,
 ) -> DatasetVersion:
-    """Create a dataset from an uploaded zip of class folders; ingestion runs on a worker.
+    """Create a dataset from an upload; its first version is queued for ingestion on a worker.
 
-    The archive is checked before anything is stored (a zip, with images in class folders,
-    within the size limit and the organization's quota); the returned version is queued.
+    `kind` "image": a zip or tar(.gz) of class folders (optionally with a manifest CSV);
+    "tabular": a CSV of market data. The upload is checked before anything is stored (format,
+    size limit, the organization's quota).
     """
     name = (name or "").strip()
     if not name:
         raise InvalidInput("Name the dataset.", field="name")
     if len(name) > 120:
         raise InvalidInput("The dataset name is too long: 120 characters at most.", field="name")
+    if kind not in DatasetKind.values:
+        raise InvalidInput(
+            f"kind must be one of {', '.join(DatasetKind.values)}; got {kind!r}.", field="kind"
+        )
     if upload is None:
-        raise InvalidInput("Attach a zip archive of class folders as 'file'.", field="file")
+        what = (
+            "a CSV file" if kind == DatasetKind.TABULAR else "a zip or tar archive of class folders"
+        )
+        raise InvalidInput(f"Attach {what} as 'file'.", field="file")
     _check_upload(organization=organization, upload=upload)
-    archives.inspect_zip(
-        upload.file, max_entries=settings.LEPTON_MAX_ARCHIVE_ENTRIES, source_name=upload.name
-    )
+    source_kind = inspect_upload(kind=kind, upload=upload)
     with transaction.atomic():
-        dataset = Dataset.unscoped.create(organization=organization, name=name, created_by=user)
-        version = _version_create(dataset=dataset, upload=upload)
+        dataset = Dataset.unscoped.create(
+            organization=organization, name=name, created_by=user, kind=kind
+        )
+        version = _version_create(dataset=dataset, upload=upload, source_kind=source_kind)
         audit_record(organization=organization, actor=user, action="dataset.create", target=dataset)
     return version
 
 
-def _version_create(*, dataset: Dataset, upload: UploadedFile) -> DatasetVersion:
+def inspect_upload(*, kind: str, upload: UploadedFile) -> str:
+    """Check an upload's format before it is kept; returns its source kind (zip, tar, csv)."""
+    if kind == DatasetKind.TABULAR:
+        from apps.datasets.tabular import inspect_csv
+
+        return inspect_csv(upload)
+    return archives.inspect_archive(
+        upload.file, max_entries=settings.LEPTON_MAX_ARCHIVE_ENTRIES, source_name=upload.name
+    )
+
+
+def _version_create(
+    *,
+    dataset: Dataset,
+    upload: UploadedFile,
+    source_kind: str,
+    parent: DatasetVersion | None = None,
+) -> DatasetVersion:
     # unscoped: a service is called with its organization, not always inside tenant_scope
     versions = DatasetVersion.unscoped.filter(dataset=dataset)
     number = (versions.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -82,20 +112,23 @@ def _version_create(*, dataset: Dataset, upload: UploadedFile) -> DatasetVersion
         organization=dataset.organization,
         dataset=dataset,
         number=number,
+        parent=parent,
+        source_kind=source_kind,
         source_name=upload.name[:255],
         source_size=upload.size,
         status=JobStatus.QUEUED,
         message="Waiting for a worker",
     )
-    path = f"orgs/{dataset.organization_id}/datasets/{dataset.pk}/v{number}/source.zip"
+    extension = {"csv": "csv", "tar": "tar"}.get(source_kind, "zip")
+    path = f"orgs/{dataset.organization_id}/datasets/{dataset.pk}/v{number}/source.{extension}"
     upload.file.seek(0)
     version.source.save(path, upload, save=False)
     version.save(update_fields=["source"])
-    transaction.on_commit(lambda: _enqueue_ingest(version.pk))
+    transaction.on_commit(lambda: enqueue_ingest(version.pk))
     return version
 
 
-def _enqueue_ingest(version_id: uuid.UUID) -> None:
+def enqueue_ingest(version_id: uuid.UUID) -> None:
     from workers.tasks.datasets import dataset_version_ingest_task
 
     dataset_version_ingest_task.delay(str(version_id))

@@ -32,6 +32,14 @@ def _check_trainable(version: DatasetVersion) -> None:
             "ingestion to finish.",
             field="dataset_version",
         )
+    blocking = [
+        p["message"] for p in version.health.get("problems", []) if p.get("severity") == "blocking"
+    ]
+    if blocking:
+        raise InvalidInput(
+            f"Dataset version {version} cannot be trained on yet: {' '.join(blocking)}",
+            field="dataset_version",
+        )
     if len(version.class_counts) < 2:
         raise InvalidInput(
             f"Dataset version {version} has {len(version.class_counts)} class; a classifier "

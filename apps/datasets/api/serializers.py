@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.datasets.models import Dataset, DatasetItem, DatasetVersion
+from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion
 
 
 class DatasetVersionSerializer(serializers.ModelSerializer):
@@ -37,7 +37,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "description", "created_at", "latest_version"]
+        fields = ["id", "name", "kind", "description", "created_at", "latest_version"]
         read_only_fields = fields
 
     @extend_schema_field(DatasetVersionSerializer(allow_null=True))
@@ -48,6 +48,7 @@ class DatasetSerializer(serializers.ModelSerializer):
 
 class DatasetCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=500)
+    kind = serializers.ChoiceField(choices=DatasetKind.choices, default=DatasetKind.IMAGE)
     file = serializers.FileField(
         help_text="A zip archive with one folder per class: cat/a.jpg, dog/b.png, ..."
     )

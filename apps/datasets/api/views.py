@@ -12,7 +12,9 @@ from apps.datasets.api.serializers import (
     DatasetSerializer,
     DatasetVersionSerializer,
 )
-from apps.datasets.models import Dataset, DatasetItem, DatasetVersion, Split
+from apps.datasets.api.tabular import TabularVersionActions
+from apps.datasets.api.versions import VersionActions
+from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
 from apps.datasets.services import dataset_create
 
 
@@ -34,11 +36,12 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
             user=request.user,
             name=request.data.get("name", ""),
             upload=upload,
+            kind=request.data.get("kind") or DatasetKind.IMAGE,
         )
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
-class DatasetVersionViewSet(TenantReadOnlyViewSet):
+class DatasetVersionViewSet(TabularVersionActions, VersionActions, TenantReadOnlyViewSet):
     """Dataset versions with ingestion status, per-class counts and skipped files."""
 
     model = DatasetVersion

@@ -169,7 +169,7 @@ def test_it_refuses_json_instead_of_a_file(api, outsider):
     before = media_files()
     r = api.post(DATASETS, {"name": "json"})
     assert r.status_code == 400
-    assert "Attach a zip archive" in r.json()["error"]["message"]
+    assert "Attach a zip or tar archive" in r.json()["error"]["message"]
     assert media_files() == before
 
 

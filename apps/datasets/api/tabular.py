@@ -1,0 +1,5 @@
+"""API actions of tabular dataset versions (schema confirmation), mixed into the version view."""
+
+
+class TabularVersionActions:
+    pass

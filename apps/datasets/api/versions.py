@@ -1,0 +1,5 @@
+"""API actions of dataset versions (health report, download), mixed into the version view."""
+
+
+class VersionActions:
+    pass
