@@ -231,6 +231,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DatasetKindEnum": "apps.datasets.models.DatasetKind",
+        "UsageKindEnum": "apps.analytics.models.UsageEvent.Kind",
+    },
 }
 
 LOGGING = {
