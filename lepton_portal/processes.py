@@ -27,8 +27,9 @@ def web_command(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 2) 
 
 
 def worker_command(
-    *, queues: str = "cpu,gpu", concurrency: int = 2, name: str | None = None
+    *, queues: str = "cpu,gpu", concurrency: int = 2, name: str | None = None, beat: bool = True
 ) -> list[str]:
+    """A worker for `queues`; with `beat`, it also runs the periodic reaper (one per site)."""
     return [
         sys.executable,
         "-m",
@@ -48,4 +49,5 @@ def worker_command(
         "INFO",
         "--hostname",
         name or f"lepton-{queues.replace(',', '-')}@{socket.gethostname()}",
+        *(["--beat"] if beat else []),
     ]

@@ -172,8 +172,16 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "workers.tasks.training.*": {"queue": "gpu"},
     "workers.tasks.datasets.*": {"queue": "cpu"},
+    "workers.tasks.maintenance.*": {"queue": "cpu"},
 }
-CELERY_IMPORTS = ["workers.tasks.datasets", "workers.tasks.training"]
+CELERY_IMPORTS = ["workers.tasks.datasets", "workers.tasks.training", "workers.tasks.maintenance"]
+# The reaper: a job whose broker message was lost (a broker restart, a worker killed before
+# its message was re-queued) is sent again. `manage.py serve` runs beat inside its worker;
+# production runs one `celery beat`.
+CELERY_BEAT_SCHEDULE = {
+    "jobs-reap": {"task": "workers.tasks.maintenance.jobs_reap_task", "schedule": 60.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
@@ -200,6 +208,8 @@ else:
 LEPTON_PROGRESS_INTERVAL = env_float("LEPTON_PROGRESS_INTERVAL", 1.0)
 # A running job whose lease is older than this is taken to be abandoned by a dead worker.
 LEPTON_JOB_LEASE_SECONDS = env_int("LEPTON_JOB_LEASE_SECONDS", 120)
+# A job still queued after this long is sent to the broker again by the reaper.
+LEPTON_JOB_REQUEUE_SECONDS = env_int("LEPTON_JOB_REQUEUE_SECONDS", 600)
 LEPTON_TRAIN_DEVICE = env_str("LEPTON_TRAIN_DEVICE", "")  # "" = CUDA when present, else CPU
 # CPU threads per training process. The default worker runs 2 processes, so each takes half
 # the cores: two processes both using every core run several times slower than one each.

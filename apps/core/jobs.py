@@ -135,6 +135,18 @@ def job_finish(
 J = TypeVar("J", bound=JobModel)
 
 
+def jobs_stale(model: type[J], *, queued_for: float) -> list[Any]:
+    """Ids of jobs whose message may be lost: running with an expired lease (its worker died
+    and no redelivery came), or queued and untouched for `queued_for` seconds."""
+    now = timezone.now()
+    return list(
+        model.unscoped.filter(
+            Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
+            | Q(status=JobStatus.QUEUED, updated_at__lt=now - timedelta(seconds=queued_for))
+        ).values_list("pk", flat=True)[:1000]
+    )
+
+
 def job_run(
     model: type[J],
     pk: Any,

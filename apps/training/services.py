@@ -95,11 +95,11 @@ def training_run_start(*, model_config: ModelConfig, user: Any) -> TrainingRun:
             action="training_run.start",
             target=run,
         )
-        transaction.on_commit(lambda: _enqueue_training(run.pk))
+        transaction.on_commit(lambda: enqueue_training(run.pk))
     return run
 
 
-def _enqueue_training(run_id: uuid.UUID) -> None:
+def enqueue_training(run_id: uuid.UUID) -> None:
     from workers.tasks.training import training_run_execute_task
 
     training_run_execute_task.delay(str(run_id))
