@@ -62,7 +62,16 @@ def methods_of(callback: Any) -> list[str]:
 def basename_of(name: str) -> str:
     """'api:dataset-version-items' -> 'dataset-version' (the router's basename)."""
     short = name.split(":", 1)[1]
-    for suffix in ("-detail", "-list", "-items", "-train", "-evaluation", "-predict"):
+    for suffix in (
+        "-detail",
+        "-list",
+        "-items",
+        "-train",
+        "-evaluation",
+        "-predict",
+        "-confirm",
+        "-table",
+    ):
         if short.endswith(suffix):
             return short[: -len(suffix)]
     return short
@@ -201,6 +210,7 @@ def test_it_answers_404_for_another_organizations_objects_on_every_page(
     client.force_login(outsider.user)
     by_app = {
         "datasets:version": "dataset-version",
+        "datasets:tabular_confirm": "dataset-version",
         "training:run": "run",
         "training:retrain": "model",
         "deployments:detail": "endpoint",
