@@ -147,15 +147,15 @@ _SAVE_AS_UTF8 = "In Excel: File › Save As › 'CSV UTF-8 (Comma delimited)'."
 
 
 def max_rows() -> int:
-    return getattr(settings, "LEPTON_MAX_TABLE_ROWS", 1_000_000)
+    return settings.LEPTON_MAX_TABLE_ROWS
 
 
 def max_columns() -> int:
-    return getattr(settings, "LEPTON_MAX_TABLE_COLUMNS", 500)
+    return settings.LEPTON_MAX_TABLE_COLUMNS
 
 
 def max_bytes() -> int:
-    return getattr(settings, "LEPTON_MAX_TABLE_BYTES", 1024 * 1024 * 1024)
+    return settings.LEPTON_MAX_TABLE_BYTES
 
 
 def boolean_value(cell: str) -> bool | None:
