@@ -4,27 +4,49 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "ModelBundle", "load_bundle", "save_bundle"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "BUNDLE_VERSION",
+    "IMAGE_CLASSIFICATION",
+    "TABULAR_REGRESSION",
+    "ModelBundle",
+    "load_bundle",
+    "save_bundle",
+    "write_atomically",
+]
 
 # Marks our files so a foreign torch checkpoint is rejected with a clear message.
 BUNDLE_FORMAT = "lepton-model-bundle"
 BUNDLE_VERSION = 1
+IMAGE_CLASSIFICATION = "image-classification"
+TABULAR_REGRESSION = "tabular-regression"
+TASKS = (IMAGE_CLASSIFICATION, TABULAR_REGRESSION)
 
 
 @dataclass(frozen=True)
 class ModelBundle:
-    """Everything needed to rebuild a trained model: architecture, label names, input size."""
+    """Everything needed to rebuild a trained model: architecture, label names, input size.
+
+    ``task`` is "image-classification" (``labels`` are the class names, ``input_size`` the
+    square image size) or "tabular-regression" (``labels`` holds the target column's name,
+    ``input_size`` the width of the encoded feature vector). ``metadata`` is plain data (str,
+    int, float, bool, None, lists and str-keyed dicts of these): the training config, and for
+    tabular models the fitted preprocessor. Bundles written before these two fields existed
+    load as image classifiers with empty metadata.
+    """
 
     template: str
     labels: list[str]
     input_size: int
     state_dict: dict[str, torch.Tensor]
+    task: str = IMAGE_CLASSIFICATION
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def save_bundle(bundle: ModelBundle, path: Path) -> None:
@@ -35,6 +57,7 @@ def save_bundle(bundle: ModelBundle, path: Path) -> None:
     """
     path = Path(path)
     _validate(bundle.template, bundle.labels, bundle.input_size, bundle.state_dict)
+    _validate_extra(bundle.task, bundle.metadata)
     payload = {
         "format": BUNDLE_FORMAT,
         "version": BUNDLE_VERSION,
@@ -45,7 +68,20 @@ def save_bundle(bundle: ModelBundle, path: Path) -> None:
         "state_dict": {
             key: value.detach().to("cpu").contiguous() for key, value in bundle.state_dict.items()
         },
+        "task": bundle.task,
+        "metadata": bundle.metadata,
     }
+    write_atomically(payload, path)
+
+
+def write_atomically(payload: Any, path: Path) -> None:
+    """``torch.save`` ``payload`` to ``path`` so that ``path`` is never half-written.
+
+    The data goes to a temporary file ``.<name>.<random>.tmp`` in the same directory, is
+    flushed to disk, and is then renamed over ``path``. A writer killed mid-way leaves at most
+    that temporary file behind, never a torn ``path``.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -87,8 +123,16 @@ def load_bundle(path: Path) -> ModelBundle:
     template, labels = payload["template"], payload["labels"]
     input_size, state_dict = payload["input_size"], payload["state_dict"]
     _validate(template, labels, input_size, state_dict, name=path.name)
+    task = payload.get("task", IMAGE_CLASSIFICATION)
+    metadata = payload.get("metadata", {})
+    _validate_extra(task, metadata, name=path.name)
     return ModelBundle(
-        template=template, labels=list(labels), input_size=input_size, state_dict=state_dict
+        template=template,
+        labels=list(labels),
+        input_size=input_size,
+        state_dict=state_dict,
+        task=task,
+        metadata=metadata,
     )
 
 
@@ -116,3 +160,20 @@ def _validate(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
     ):
         raise ValueError(f"{name}: state_dict must map parameter names to tensors")
+
+
+def _validate_extra(task: object, metadata: object, *, name: str = "bundle") -> None:
+    if task not in TASKS:
+        raise ValueError(f"{name}: task must be one of {', '.join(TASKS)}; got {task!r}")
+    if not isinstance(metadata, dict) or not _is_plain(metadata):
+        raise ValueError(f"{name}: metadata must be plain data (str-keyed dicts, lists, numbers)")
+
+
+def _is_plain(value: object) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workers.ml.checkpoint import ModelBundle, load_bundle, save_bundle
+from workers.ml.checkpoint import ModelBundle, load_bundle, save_bundle, write_atomically
 
 
 def _bundle() -> ModelBundle:
@@ -109,3 +109,46 @@ def test_invalid_fields_are_rejected(tmp_path: Path) -> None:
 def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_bundle(tmp_path / "nope.pt")
+
+
+def test_task_and_metadata_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    metadata = {"preprocessor": {"columns": [{"name": "x", "mean": 1.5}], "flag": None}}
+    bundle = ModelBundle(
+        "linear", ["price"], 4, {"w": torch.ones(1, 4)}, "tabular-regression", metadata
+    )
+    save_bundle(bundle, path)
+    loaded = load_bundle(path)
+    assert loaded.task == "tabular-regression"
+    assert loaded.metadata == metadata
+
+
+def test_bundles_written_before_task_and_metadata_load_as_classifiers(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    torch.save(
+        {
+            "format": "lepton-model-bundle",
+            "version": 1,
+            "template": "leptonnet",
+            "labels": ["a", "b"],
+            "input_size": 32,
+            "state_dict": {"w": torch.zeros(2)},
+        },
+        path,
+    )
+    loaded = load_bundle(path)
+    assert loaded.task == "image-classification"
+    assert loaded.metadata == {}
+
+
+def test_metadata_must_be_plain_data(tmp_path: Path) -> None:
+    for task, metadata in (("image-classification", {"w": torch.zeros(1)}), ("other", {})):
+        with pytest.raises(ValueError, match="metadata|task"):
+            save_bundle(ModelBundle("leptonnet", ["a"], 32, {}, task, metadata), tmp_path / "m.pt")
+    assert not list(tmp_path.iterdir())
+
+
+def test_write_atomically_leaves_only_the_target(tmp_path: Path) -> None:
+    write_atomically({"x": torch.arange(3)}, tmp_path / "deep" / "state.pt")
+    assert [p.name for p in (tmp_path / "deep").iterdir()] == ["state.pt"]
+    assert torch.equal(torch.load(tmp_path / "deep" / "state.pt")["x"], torch.arange(3))
