@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from apps.accounts.api.views import ApiKeyViewSet, OrganizationView, SignupView
 from apps.analytics.api.views import UsageEventViewSet
-from apps.datasets.api.views import DatasetVersionViewSet, DatasetViewSet
+from apps.datasets.api.views import DatasetItemViewSet, DatasetVersionViewSet, DatasetViewSet
 from apps.deployments.api.views import EndpointViewSet
 from apps.training.api.views import (
     ModelConfigViewSet,
@@ -19,6 +19,7 @@ router = SimpleRouter(use_regex_path=False)
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("dataset-versions", DatasetVersionViewSet, basename="dataset-version")
+router.register("dataset-items", DatasetItemViewSet, basename="dataset-item")
 router.register("models", ModelConfigViewSet, basename="model")
 router.register("runs", TrainingRunViewSet, basename="run")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")

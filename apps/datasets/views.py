@@ -1,14 +1,35 @@
-"""Dataset pages: list + upload, version detail with live ingestion status."""
+"""Dataset pages: list + upload, a version's health report, its gallery, new versions, downloads.
+
+Every page runs in the organization's scope (@org_page); another organization's version or
+item is absent from the scoped querysets and answers 404 like a missing one.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from typing import Any
 
-from apps.core.errors import ServiceError
-from apps.core.views import org_page, render_with_error
-from apps.datasets.models import Dataset, DatasetVersion
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.utils.translation import gettext as _
+
+from apps.core.errors import InvalidInput, ServiceError
+from apps.core.views import org_page, parse_uuid, render_with_error
+from apps.datasets import exports, selectors
+from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
 from apps.datasets.services import dataset_create
+
+TABULAR_SUMMARY = "datasets/_tabular_summary.html"
+
+
+def derive_service() -> Any:
+    """apps.datasets.versions.dataset_version_derive, or None while that module is not there."""
+    try:
+        from apps.datasets.versions import dataset_version_derive
+    except ImportError:
+        return None
+    return dataset_version_derive
 
 
 @org_page()
@@ -16,6 +37,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     context: dict = {
         "datasets": Dataset.objects.prefetch_related("versions"),
         "values": {},
+        "kinds": DatasetKind.choices,
     }
     if request.method == "POST":
         try:
@@ -24,6 +46,7 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
                 user=request.user,
                 name=request.POST.get("name", ""),
                 upload=request.FILES.get("file"),
+                kind=request.POST.get("kind") or DatasetKind.IMAGE,
             )
         except ServiceError as exc:
             context["values"] = request.POST
@@ -32,12 +55,141 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "datasets/list.html", context)
 
 
+def _version(pk: Any) -> DatasetVersion:
+    return get_object_or_404(DatasetVersion.objects.select_related("dataset", "parent"), pk=pk)
+
+
+def _template_exists(name: str) -> bool:
+    try:
+        get_template(name)
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
+def version_context(version: DatasetVersion) -> dict[str, Any]:
+    """What the version page and its live fragment show: the health report and its charts."""
+    health = selectors.version_health(version)
+    is_tabular = version.dataset.kind == DatasetKind.TABULAR
+    return {
+        "version": version,
+        "health": health,
+        "blocking": [p for p in health["problems"] if p["severity"] == "blocking"],
+        "warnings": [p for p in health["problems"] if p["severity"] != "blocking"],
+        "chart": selectors.class_chart(health["classes"], health["small_classes"]),
+        "histogram": selectors.size_histogram(health["sizes"]),
+        "is_tabular": is_tabular,
+        "tabular_summary": TABULAR_SUMMARY
+        if is_tabular and _template_exists(TABULAR_SUMMARY)
+        else None,
+        "labels": list(health["classes"]),
+        "change_summary": selectors.changes_summary(version.changes),
+        "versions": selectors.dataset_versions(dataset=version.dataset),
+        "derive_available": derive_service() is not None,
+    }
+
+
 @org_page()
 def version_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    version = get_object_or_404(DatasetVersion.objects.select_related("dataset"), pk=pk)
-    template = (
-        "datasets/_version_summary.html"
-        if request.GET.get("fragment") == "summary"
-        else "datasets/version.html"
-    )
-    return render(request, template, {"version": version})
+    version = _version(pk)
+    context = version_context(version)
+    if request.GET.get("fragment") == "summary":
+        return render(request, "datasets/_version_summary.html", context)
+    return render(request, "datasets/version.html", context)
+
+
+@org_page()
+def version_gallery(request: HttpRequest, pk: str) -> HttpResponse:
+    version = _version(pk)
+    filters = selectors.gallery_filter(version=version, params=request.GET)
+    page = selectors.gallery_page(version=version, filters=filters, number=request.GET.get("page"))
+    context = {
+        "version": version,
+        "page": page,
+        "filters": filters,
+        "labels": version.labels,
+        "splits": Split.choices,
+        "derive_available": derive_service() is not None,
+    }
+    return render(request, "datasets/gallery.html", context)
+
+
+@org_page()
+def version_download(request: HttpRequest, pk: str) -> HttpResponse:
+    version = _version(pk)
+    try:
+        return exports.version_download_response(version)
+    except ServiceError as exc:
+        return render_with_error(request, "datasets/version.html", version_context(version), exc)
+
+
+def _derive_arguments(request: HttpRequest, version: DatasetVersion) -> dict[str, Any]:
+    """The page forms' fields as dataset_version_derive's arguments.
+
+    The version page's form adds images (with one label) or an archive; the gallery's form acts
+    on the ticked items: `action` "remove" drops them, "relabel" gives them `new_label`.
+    """
+    selected = []
+    for raw in request.POST.getlist("selected"):
+        item_id = parse_uuid(raw)
+        if item_id is None:
+            raise InvalidInput(_("'%(value)s' is not an item id.") % {"value": raw})
+        selected.append(item_id)
+    action = request.POST.get("action", "add")
+    arguments: dict[str, Any] = {
+        "add_images": request.FILES.getlist("images"),
+        "add_archive": request.FILES.get("archive"),
+        "label": (request.POST.get("label") or "").strip() or None,
+        "remove": (),
+        "relabel": None,
+    }
+    if action in ("remove", "relabel") and not selected:
+        raise InvalidInput(_("Tick the images to change first."), field="selected")
+    if action == "remove":
+        arguments["remove"] = selected
+    elif action == "relabel":
+        new_label = (request.POST.get("new_label") or "").strip()
+        if not new_label:
+            raise InvalidInput(_("Choose or type the new label."), field="new_label")
+        arguments["relabel"] = {str(item_id): new_label for item_id in selected}
+    elif not arguments["add_images"] and not arguments["add_archive"]:
+        raise InvalidInput(
+            _("Choose images (or an archive of class folders) to add to the new version."),
+            field="images",
+        )
+    return arguments
+
+
+@org_page()
+def version_derive(request: HttpRequest, pk: str) -> HttpResponse:
+    version = _version(pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        arguments = _derive_arguments(request, version)
+        derive = derive_service()
+        if derive is None:
+            raise ServiceError(_("New versions cannot be made yet."), status_code=501)
+        new = derive(base=version, user=request.user, **arguments)
+    except ServiceError as exc:
+        context = version_context(version)
+        context["derive_values"] = request.POST
+        return render_with_error(request, "datasets/version.html", context, exc)
+    return redirect("datasets:version", pk=new.pk)
+
+
+def _item(pk: Any) -> DatasetItem:
+    return get_object_or_404(DatasetItem.objects.only(*_ITEM_FIELDS), pk=pk)
+
+
+_ITEM_FIELDS = ("id", "organization_id", "file", "thumbnail", "original_name", "sha256")
+
+
+@org_page()
+def item_thumbnail(request: HttpRequest, pk: str) -> HttpResponse:
+    return exports.item_file_response(request, _item(pk), "thumbnail")
+
+
+@org_page()
+def item_image(request: HttpRequest, pk: str) -> HttpResponse:
+    return exports.item_file_response(request, _item(pk), "image")

@@ -1,3 +1,4 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -6,15 +7,18 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantReadOnlyViewSet, TenantViewSet
 from apps.core.errors import InvalidInput
+from apps.core.views import parse_uuid
 from apps.datasets.api.serializers import (
     DatasetCreateSerializer,
     DatasetItemSerializer,
     DatasetSerializer,
+    DatasetVersionCreateSerializer,
     DatasetVersionSerializer,
 )
 from apps.datasets.api.tabular import TabularVersionActions
-from apps.datasets.api.versions import VersionActions
+from apps.datasets.api.versions import ItemFileActions, VersionActions, version_derive
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
+from apps.datasets.selectors import dataset_versions
 from apps.datasets.services import dataset_create
 
 
@@ -38,6 +42,25 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
             upload=upload,
             kind=request.data.get("kind") or DatasetKind.IMAGE,
         )
+        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(methods=["GET"], responses=DatasetVersionSerializer(many=True))
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": DatasetVersionCreateSerializer},
+        responses={202: DatasetVersionSerializer},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def versions(self, request, pk=None):  # noqa: ANN001, ANN201
+        """GET: the dataset's versions, newest first, each with its parent and changes.
+        POST: a new version made from `base` (the latest ready version if left out) plus
+        `images` (with `label`, or `labels` by file name) or an `archive`, minus the items in
+        `remove`, with `relabel`; it is queued like an upload and answered 202."""
+        dataset = self.get_object()
+        if request.method == "GET":
+            versions = dataset_versions(dataset=dataset)
+            return Response(DatasetVersionSerializer(versions, many=True).data)
+        version = version_derive(request=request, dataset=dataset)
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -72,4 +95,43 @@ class DatasetVersionViewSet(TabularVersionActions, VersionActions, TenantReadOnl
         if label:
             items = items.filter(label=label)
         page = self.paginate_queryset(items)
-        return self.get_paginated_response(DatasetItemSerializer(page, many=True).data)
+        serializer = DatasetItemSerializer(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(serializer.data)
+
+
+class DatasetItemViewSet(ItemFileActions, TenantReadOnlyViewSet):
+    """Images of dataset versions, with links to their thumbnail and stored image."""
+
+    model = DatasetItem
+    serializer_class = DatasetItemSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("version", OpenApiTypes.UUID, description="Only this version's."),
+            OpenApiParameter("split", str, enum=Split.values),
+            OpenApiParameter("label", str),
+        ]
+    )
+    def list(self, request, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        return super().list(request, *args, **kwargs)
+
+    def get_queryset(self):  # noqa: ANN201
+        items = super().get_queryset().order_by("version", "label", "original_name", "pk")
+        if self.action != "list":
+            return items
+        params = self.request.query_params
+        if params.get("version"):
+            version_id = parse_uuid(params["version"])
+            if version_id is None:
+                raise InvalidInput("version must be a version id.", field="version")
+            items = items.filter(version_id=version_id)
+        split = params.get("split")
+        if split:
+            if split not in Split.values:
+                raise InvalidInput(
+                    f"split must be one of {', '.join(Split.values)}; got {split!r}.", field="split"
+                )
+            items = items.filter(split=split)
+        if params.get("label"):
+            items = items.filter(label=params["label"])
+        return items
