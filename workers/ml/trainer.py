@@ -1,31 +1,55 @@
-"""Training an image classifier from labelled files, with progress reporting and cancellation.
+"""Training an image classifier from labelled files, with progress, cancellation and resume.
 
 Data sets here are small (hundreds to a few thousand images), so every split is decoded once,
-held in memory as uint8 and moved to the device once; each step then only indexes, flips and
-normalises a batch on the device, and nothing else competes with the model for time.
+held in memory as uint8 and, when it fits, moved to the GPU once; each step then only indexes,
+augments and normalises a batch on the device, and nothing else competes with the model for
+time. The epoch loop (shuffling, progress, validation, early stopping, checkpoints, resume)
+lives in :mod:`workers.ml.loop`, shared with tabular regression.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from workers.ml.architectures import TEMPLATES, build_model
+from workers.ml.architectures import (
+    IMAGE_TEMPLATES,
+    build_model,
+    cached_pretrained_path,
+    image_template,
+    load_pretrained,
+)
+from workers.ml.augment import Augmentation
 from workers.ml.checkpoint import ModelBundle, save_bundle
 from workers.ml.data import LabeledImage, load_images, normalize
+from workers.ml.device import fits_on_device, pick_device, to_device
+from workers.ml.knobs import ConfigError, check_knobs, knob, knob_schema
+from workers.ml.loop import EpochResult, Progress, TrainingCancelled, run_epochs, steps_per_epoch
 from workers.ml.metrics import Evaluation, evaluate_classification
+from workers.ml.optimization import (
+    OPTIMIZERS,
+    SCHEDULES,
+    balanced_class_weights,
+    build_optimizer,
+    build_schedule,
+)
+from workers.ml.resume import CHECKPOINT_FILENAME, fingerprint, read_checkpoint, remove_torn_writes
 
 __all__ = [
+    "BUNDLE_FILENAME",
+    "CHECKPOINT_FILENAME",
+    "ConfigError",
     "EpochResult",
     "Progress",
     "TrainConfig",
@@ -38,77 +62,199 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BUNDLE_FILENAME = "model.pt"
-MIN_INPUT_SIZE = 16
-MAX_INPUT_SIZE = 512
-# On CUDA, reading the running loss forces a device sync; refresh it at most this often.
-_CUDA_STATS_INTERVAL_S = 0.5
+# The widest input range any template accepts; each template narrows it (ImageTemplate).
+MIN_INPUT_SIZE = min(spec.min_input_size for spec in IMAGE_TEMPLATES.values())
+MAX_INPUT_SIZE = max(spec.max_input_size for spec in IMAGE_TEMPLATES.values())
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run. Invalid values raise ValueError on creation."""
+    """Hyper-parameters of one image-classification run.
 
-    template: str = "leptonnet"
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    input_size: int = 32
-    weight_decay: float = 5e-4
-    seed: int = 0
+    Every field but ``template`` and ``pretrained_path`` is a knob the customer may set:
+    :meth:`schema` describes them (type, default, range or choices, help). Invalid values raise
+    :class:`workers.ml.knobs.ConfigError` (a ValueError with ``.field``) on creation, with a
+    message naming the field and the allowed range. ``input_size`` left as None becomes the
+    template's default input size (32 for LeptonNet-S).
 
-    def __post_init__(self) -> None:
-        if self.template not in TEMPLATES:
-            allowed = ", ".join(sorted(TEMPLATES))
-            raise ValueError(f"unknown model template {self.template!r}; allowed: {allowed}")
-        if self.epochs < 1:
-            raise ValueError("epochs must be at least 1")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError("learning_rate must be a positive number")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise ValueError("weight_decay must be zero or positive")
-        if not MIN_INPUT_SIZE <= self.input_size <= MAX_INPUT_SIZE:
-            raise ValueError(
-                f"input_size must be between {MIN_INPUT_SIZE} and {MAX_INPUT_SIZE} pixels"
-            )
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A snapshot of a running training job, passed to ``on_progress``.
-
-    ``phase`` is "train", "evaluate" or "done"; ``epoch`` is 1-based; ``step`` counts optimizer
-    steps so far out of ``total_steps``; ``fraction`` is overall completion in 0..1.
-    ``train_loss``/``train_accuracy`` are running means over the current epoch; ``val_loss``/
-    ``val_accuracy`` belong to the last finished epoch (None before one finished, or without a
-    validation split). On CUDA the running means may lag a few steps behind ``step``, because
-    reading them every step would stall the GPU.
+    ``pretrained_path`` (not a knob: set by the portal) is a local file with weights to start
+    from: a torchvision state dict or a Lepton model bundle of the same architecture. Without
+    it, and with ``pretrained`` on, a torchvision template starts from its ImageNet weights if
+    they lie in the local torch hub cache. Nothing is ever downloaded.
     """
 
-    phase: str
-    epoch: int
-    epochs: int
-    step: int
-    total_steps: int
-    fraction: float
-    train_loss: float | None
-    train_accuracy: float | None
-    val_loss: float | None
-    val_accuracy: float | None
-    images_per_second: float
+    template: str = "leptonnet"
+    epochs: int = knob(
+        10, type="int", minimum=1, maximum=200, label="Epochs",
+        help="Passes over the training images. More can help until validation loss stops "
+        "improving.",
+    )  # fmt: skip
+    batch_size: int = knob(
+        32, type="int", minimum=1, maximum=1024, label="Batch size",
+        help="Images per training step. Larger is faster on a GPU; smaller can generalise "
+        "better.",
+    )  # fmt: skip
+    learning_rate: float = knob(
+        3e-3, type="float", minimum=1e-5, maximum=1.0, label="Learning rate",
+        help="Peak step size. About 0.003 suits AdamW; SGD usually wants about 0.1.",
+    )  # fmt: skip
+    input_size: int | None = knob(
+        None, type="int", minimum=MIN_INPUT_SIZE, maximum=MAX_INPUT_SIZE,
+        label="Input size (px)",
+        help="Images are resized to this square size. Larger sees more detail and trains "
+        "slower.",
+    )  # fmt: skip
+    weight_decay: float = knob(
+        5e-4, type="float", minimum=0.0, maximum=1.0, label="Weight decay",
+        group="regularisation",
+        help="Pulls weights towards zero against overfitting; 0 turns it off.",
+    )  # fmt: skip
+    seed: int = knob(
+        0, type="int", minimum=0, maximum=2**31 - 1, label="Seed",
+        help="Same seed and data give the same model on the CPU.",
+    )  # fmt: skip
+    optimizer: str = knob(
+        "adamw", type="choice", choices=OPTIMIZERS, label="Optimizer",
+        help="AdamW adapts the step per weight and is forgiving; SGD (momentum 0.9, Nesterov) "
+        "can generalise slightly better with a tuned learning rate.",
+    )  # fmt: skip
+    schedule: str = knob(
+        "onecycle", type="choice", choices=SCHEDULES, label="Learning-rate schedule",
+        help="One-cycle warms up, then anneals to zero; cosine starts at the peak and "
+        "anneals along a half cosine.",
+    )  # fmt: skip
+    label_smoothing: float = knob(
+        0.0, type="float", minimum=0.0, maximum=0.5, label="Label smoothing",
+        group="regularisation",
+        help="Share of each target spread over the other classes; 0.1 often makes models "
+        "less overconfident.",
+    )  # fmt: skip
+    flip: bool = knob(
+        True, type="bool", label="Mirror images", group="augmentation",
+        help="Mirror half the training images left-right. Turn off when direction matters "
+        "(text, arrows).",
+    )  # fmt: skip
+    crop_padding: int = knob(
+        0, type="int", minimum=0, maximum=64, label="Random shift (px)", group="augmentation",
+        help="Shift training images by up to this many pixels (a random crop of the padded "
+        "image); 0 turns it off. 4 suits 32 px images.",
+    )  # fmt: skip
+    scale_min: float = knob(
+        1.0, type="float", minimum=0.08, maximum=1.0, label="Random zoom: smallest area",
+        group="augmentation",
+        help="Train on random crops covering this share of the image or more, resized back; "
+        "1 turns it off.",
+    )  # fmt: skip
+    brightness: float = knob(
+        0.0, type="float", minimum=0.0, maximum=1.0, label="Brightness jitter",
+        group="augmentation",
+        help="Vary brightness by up to this share either way; 0 turns it off.",
+    )  # fmt: skip
+    contrast: float = knob(
+        0.0, type="float", minimum=0.0, maximum=1.0, label="Contrast jitter",
+        group="augmentation",
+        help="Vary contrast by up to this share either way; 0 turns it off.",
+    )  # fmt: skip
+    saturation: float = knob(
+        0.0, type="float", minimum=0.0, maximum=1.0, label="Saturation jitter",
+        group="augmentation",
+        help="Vary colour saturation by up to this share either way; 0 turns it off.",
+    )  # fmt: skip
+    greyscale_probability: float = knob(
+        0.0, type="float", minimum=0.0, maximum=1.0, label="Greyscale share",
+        group="augmentation",
+        help="Share of training images shown without colour; 0 turns it off.",
+    )  # fmt: skip
+    class_weights: str = knob(
+        "none", type="choice", choices=CLASS_WEIGHTS, label="Class weights",
+        group="regularisation",
+        help="'balanced' weights each class by the inverse of its frequency, so rare classes "
+        "count as much as common ones.",
+    )  # fmt: skip
+    early_stopping_patience: int = knob(
+        0, type="int", minimum=0, maximum=100, label="Early stopping patience",
+        group="regularisation",
+        help="Stop when the validation loss has not improved for this many epochs and keep the "
+        "best epoch's weights; 0 turns it off. Needs a validation split.",
+    )  # fmt: skip
+    pretrained: bool = knob(
+        True, type="bool", label="Start from pretrained weights",
+        help="Start from ImageNet weights when the worker has them installed (ResNet-18, "
+        "MobileNetV3-small).",
+    )  # fmt: skip
+    pretrained_path: str | None = None
+
+    # Knobs that only some templates use.
+    _PRETRAINED_ONLY: ClassVar[frozenset[str]] = frozenset({"pretrained"})
+
+    def __post_init__(self) -> None:
+        if self.template not in IMAGE_TEMPLATES:
+            allowed = ", ".join(sorted(IMAGE_TEMPLATES))
+            raise ConfigError(
+                "template", f"unknown model template {self.template!r}; allowed: {allowed}"
+            )
+        spec = image_template(self.template)
+        if self.input_size is None:
+            object.__setattr__(self, "input_size", spec.default_input_size)
+        if self.pretrained_path is not None:
+            if not isinstance(self.pretrained_path, str | Path) or not str(self.pretrained_path):
+                raise ConfigError("pretrained_path", "pretrained_path must be a file path")
+            object.__setattr__(self, "pretrained_path", str(self.pretrained_path))
+        check_knobs(self, _template_limits(self.template))
+        size = int(self.input_size)  # type: ignore[arg-type]
+        if self.crop_padding >= size:
+            raise ConfigError(
+                "crop_padding",
+                f"crop_padding must be between 0 and {size - 1} (below input_size); "
+                f"got {self.crop_padding}",
+            )
+
+    @classmethod
+    def schema(cls, template: str | None = None) -> list[dict[str, Any]]:
+        """The knobs as JSON-ready dicts, in form order.
+
+        Each has "name", "type" ("int" | "float" | "bool" | "choice"), "default", "label",
+        "help" and "group" ("training" | "regularisation" | "augmentation"); int and float knobs
+        have inclusive "min" and "max", choice knobs "choices". With ``template``, the
+        input-size range and default are that template's and knobs it ignores are left out.
+        Without, "input_size" spans every template's range with default 32.
+        """
+        if template is None:
+            return knob_schema(cls, {"input_size": {"default": 32}})
+        spec = image_template(template)
+        limits = _template_limits(template)["input_size"]
+        overrides = {
+            "input_size": {
+                "default": spec.default_input_size,
+                "min": limits["minimum"],
+                "max": limits["maximum"],
+            }
+        }
+        exclude = frozenset() if spec.pretrained_file else cls._PRETRAINED_ONLY
+        return knob_schema(cls, overrides, exclude)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All fields as plain data (stored in the model bundle and in checkpoints)."""
+        return dataclasses.asdict(self)
+
+    @property
+    def augmentation(self) -> Augmentation:
+        """The augmentation these knobs ask for."""
+        return Augmentation(
+            flip=self.flip,
+            crop_padding=self.crop_padding,
+            scale_min=self.scale_min,
+            brightness=self.brightness,
+            contrast=self.contrast,
+            saturation=self.saturation,
+            greyscale_probability=self.greyscale_probability,
+        )
 
 
-@dataclass(frozen=True)
-class EpochResult:
-    """Summary of one finished epoch."""
-
-    epoch: int
-    train_loss: float
-    train_accuracy: float
-    val_loss: float | None
-    val_accuracy: float | None
-    seconds: float
+def _template_limits(template: str) -> dict[str, dict[str, Any]]:
+    spec = image_template(template)
+    return {"input_size": {"minimum": spec.min_input_size, "maximum": spec.max_input_size}}
 
 
 @dataclass(frozen=True)
@@ -116,8 +262,18 @@ class TrainResult:
     """Outcome of :func:`train_classifier`.
 
     ``evaluation_split`` says which split ``evaluation`` was computed on: "test" normally,
-    "validation" or "train" when the test (and validation) split was empty.
-    ``images_per_second`` is training throughput (optimizer passes only).
+    "validation" or "train" when the test (and validation) split was empty; the indices in
+    ``evaluation.mistakes`` point into that split's sequence as it was passed in.
+    ``images_per_second`` is training throughput (optimizer passes only, over all attempts).
+    ``device`` is "cuda" or "cpu"; ``gpu_seconds`` is this call's wall time on a GPU (0.0 on the
+    CPU), for usage accounting. ``seconds`` is this call's wall time.
+
+    ``history`` has every epoch trained, including those of an earlier attempt when resumed
+    (``resumed_from_epoch`` > 0 is the last epoch that came from the checkpoint).
+    ``best_epoch`` is the epoch whose weights were kept when early stopping was on (else None);
+    ``stopped_early`` says training ended before ``config.epochs``. ``input_size`` is the
+    resolved image size the bundle expects. ``pretrained_from`` is the weights file training
+    started from (None for random initialisation or when resumed from a checkpoint).
     """
 
     bundle_path: Path
@@ -128,36 +284,13 @@ class TrainResult:
     seconds: float
     images_per_second: float
     evaluation_split: str = "test"
-
-
-class TrainingCancelled(Exception):
-    """Raised by :func:`train_classifier` when ``should_stop`` returned True."""
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """Return the device to compute on.
-
-    ``None``, "" or "auto" pick CUDA when available, else the CPU. An explicit "cpu", "cuda" or
-    "cuda:N" is honoured, and raises ValueError if that device does not exist here.
-    """
-    if requested is None or requested in ("", "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda", torch.cuda.current_device())
-        return torch.device("cpu")
-    try:
-        chosen = torch.device(requested)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"unknown device {requested!r}") from exc
-    if chosen.type == "cpu":
-        return torch.device("cpu")
-    if chosen.type != "cuda":
-        raise ValueError(f"unsupported device {requested!r}; use 'cpu' or 'cuda'")
-    if not torch.cuda.is_available():
-        raise ValueError(f"device {requested!r} was requested but CUDA is not available")
-    index = torch.cuda.current_device() if chosen.index is None else chosen.index
-    if index >= torch.cuda.device_count():
-        raise ValueError(f"device {requested!r} does not exist here")
-    return torch.device("cuda", index)
+    gpu_seconds: float = 0.0
+    input_size: int = 32
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    resumed_from_epoch: int = 0
+    pretrained_from: str | None = None
+    checkpoint_path: Path | None = None
 
 
 def train_classifier(
@@ -171,47 +304,75 @@ def train_classifier(
     on_progress: Callable[[Progress], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     device: str | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool | Path = False,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> TrainResult:
     """Train a classifier and save it as ``output_dir / "model.pt"``.
 
-    AdamW with a one-cycle learning-rate schedule over all steps, cross-entropy loss, and a
-    seeded random horizontal flip as the only augmentation. Python's, numpy's and torch's
-    global RNGs are seeded from ``config.seed`` (weight init and dropout draw from them). On
-    the CPU the same config, data, seed and torch thread count give bit-identical weights; on
-    CUDA (channels_last, bf16 autocast, cuDNN autotuning) results are close but not
-    bit-identical.
+    Optimizer, schedule, loss and augmentation follow ``config`` (defaults: AdamW, one-cycle,
+    cross-entropy, random horizontal flips). Python's, numpy's and torch's global RNGs are
+    seeded from ``config.seed`` (weight init and dropout draw from them); shuffling and
+    augmentation draw from a private CPU generator seeded the same way. On the CPU the same
+    config, data, seed and torch thread count give bit-identical weights; on CUDA
+    (channels_last, bf16 autocast, cuDNN autotuning) results are close but not bit-identical.
 
     The final evaluation runs on ``test``; if ``test`` is empty it runs on ``validation``, and if
     that is empty too, on ``train`` (then it only shows the model fits its training data).
     ``TrainResult.evaluation_split`` names the split used. An empty ``validation`` leaves the
-    ``val_*`` values None.
+    ``val_*`` values None and turns early stopping off.
 
     ``on_progress`` is called after every optimizer step, once more at the end of each epoch
-    with that epoch's validation scores, then with phase "evaluate" and finally "done"; it
-    should return quickly (throttle database writes in the caller). ``should_stop`` is checked
-    before every step; when it returns True, :class:`TrainingCancelled` is raised and no model
-    file is written.
+    with that epoch's validation scores (after its checkpoint is written), then with phase
+    "evaluate" and finally "done"; it should return quickly (throttle database writes in the
+    caller). ``should_stop`` is checked before every step; when it returns True,
+    :class:`TrainingCancelled` is raised and no model file is written.
+
+    Checkpoints: after every epoch ``checkpoint_dir / "checkpoint.pt"`` (``checkpoint_dir``
+    defaults to ``output_dir``) is rewritten atomically, then ``on_checkpoint(path)`` is called
+    (e.g. to copy it to object storage; it blocks training while it runs). With ``resume=True``
+    a checkpoint found there is continued after its last finished epoch, so a killed worker
+    repeats at most the epoch it was in; ``resume`` may also be the path of a checkpoint file
+    to continue from. Without a checkpoint, ``resume=True`` starts afresh. A checkpoint of
+    another config or other data raises ValueError; an unreadable one is ignored (logged).
 
     Raises:
-        ValueError: for an empty training split, bad labels, or a label index out of range.
+        ValueError: for an empty training split, bad labels, a label index out of range,
+            unusable pretrained weights (ConfigError naming ``pretrained_path``), or a
+            checkpoint of another run.
         ImageDecodeError: if an image file cannot be decoded.
+        FileNotFoundError: if ``resume`` names a checkpoint file that does not exist.
         TrainingCancelled: see ``should_stop``.
     """
     started = time.perf_counter()
     _check_inputs(labels, train=train, validation=validation, test=test)
     target = pick_device(device)
     on_cuda = target.type == "cuda"
+    input_size = int(config.input_size)  # type: ignore[arg-type]
     _seed_everything(config.seed)
 
-    x_train, y_train = _load_split(train, config.input_size, target)
-    x_val, y_val = _load_split(validation, config.input_size, target)
+    # Decoded on the CPU first: the fingerprint hashes the pixels, so a resumed run is refused
+    # when the images changed, wherever they were copied from.
+    x_train, y_train = load_images(train, input_size)
+    x_val, y_val = load_images(validation, input_size)
+    x_test, y_test = load_images(test, input_size)
+    checkpoint_path = Path(checkpoint_dir or output_dir) / CHECKPOINT_FILENAME
+    identity = {
+        "kind": "image-classification",
+        "config": {k: v for k, v in config.to_dict().items() if k != "pretrained_path"},
+        "data": fingerprint(labels, x_train, y_train, x_val, y_val),
+    }
+    restored = _restore(resume, checkpoint_path, identity)
+
+    keep_on_device = fits_on_device(sum(t.numel() for t in (x_train, x_val, x_test)), target)
+    train_data = _Split(x_train, y_train, target, keep_on_device)
+    val_data = _Split(x_val, y_val, target, keep_on_device)
     if test:
-        eval_split = "test"
-        x_eval, y_eval = _load_split(test, config.input_size, target)
+        eval_split, eval_data = "test", _Split(x_test, y_test, target, keep_on_device)
     elif validation:
-        eval_split, x_eval, y_eval = "validation", x_val, y_val
+        eval_split, eval_data = "validation", val_data
     else:
-        eval_split, x_eval, y_eval = "train", x_train, y_train
+        eval_split, eval_data = "train", train_data
 
     if on_cuda:
         # Input sizes are fixed for the whole run, so autotuning pays off after a few steps.
@@ -220,185 +381,226 @@ def train_classifier(
     use_bf16 = on_cuda and torch.cuda.is_bf16_supported()
 
     model = build_model(config.template, num_classes=len(labels))
+    pretrained_from = None if restored else _load_pretrained(model, config)
     model.to(device=target, memory_format=memory_format)
-    optimizer = torch.optim.AdamW(
-        _param_groups(model, config.weight_decay),
-        lr=config.learning_rate,
-        **({"fused": True} if on_cuda else {}),
+    optimizer = build_optimizer(
+        model,
+        name=config.optimizer,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        fused=on_cuda,
     )
     n_train = int(y_train.numel())
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=config.learning_rate, total_steps=total_steps
+    # The schedule spans every epoch asked for; early stopping just leaves its tail unused.
+    scheduler = build_schedule(
+        optimizer,
+        name=config.schedule,
+        learning_rate=config.learning_rate,
+        total_steps=steps_per_epoch(n_train, config.batch_size) * config.epochs,
     )
-    # A private CPU generator drives shuffling and flips, so they are reproducible on any
-    # device and independent of whatever else uses the global RNG.
     generator = torch.Generator().manual_seed(config.seed)
+    augmentation = config.augmentation
+    class_weight = (
+        balanced_class_weights(y_train, len(labels)).to(target)
+        if config.class_weights == "balanced"
+        else None
+    )
 
-    history: list[EpochResult] = []
-    step = 0
-    images_trained = 0
-    train_seconds = 0.0
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        epoch_started = time.perf_counter()
-        order = torch.randperm(n_train, generator=generator).to(target)
-        flips = (torch.rand(n_train, generator=generator) < 0.5).to(target)
-        loss_sum = torch.zeros((), dtype=torch.float32, device=target)
-        correct = torch.zeros((), dtype=torch.int64, device=target)
-        seen = 0
-        running_loss: float | None = None
-        running_accuracy: float | None = None
-        stats_read_at = -math.inf
-
-        for start in range(0, n_train, config.batch_size):
-            if should_stop is not None and should_stop():
-                raise TrainingCancelled(f"training was cancelled at step {step} of {total_steps}")
-            index = order[start : start + config.batch_size]
-            flip = flips[start : start + config.batch_size].view(-1, 1, 1, 1)
-            batch = x_train.index_select(0, index)
-            batch = torch.where(flip, batch.flip(3), batch)
-            targets = y_train.index_select(0, index)
-            inputs = normalize(batch).contiguous(memory_format=memory_format)
-
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(inputs)
-                loss = F.cross_entropy(logits.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-
-            step += 1
-            count = int(targets.numel())
-            seen += count
-            images_trained += count
-            loss_sum += loss.detach() * count
-            correct += (logits.detach().argmax(dim=1) == targets).sum()
-
-            if on_progress is not None:
-                now = time.perf_counter()
-                last_of_epoch = start + config.batch_size >= n_train
-                if not on_cuda or last_of_epoch or now - stats_read_at >= _CUDA_STATS_INTERVAL_S:
-                    running_loss = loss_sum.item() / seen
-                    running_accuracy = correct.item() / seen
-                    stats_read_at = now
-                elapsed = train_seconds + (now - epoch_started)
-                on_progress(
-                    Progress(
-                        phase="train",
-                        epoch=epoch,
-                        epochs=config.epochs,
-                        step=step,
-                        total_steps=total_steps,
-                        fraction=step / total_steps,
-                        train_loss=running_loss,
-                        train_accuracy=running_accuracy,
-                        val_loss=val_loss,
-                        val_accuracy=val_accuracy,
-                        images_per_second=_rate(images_trained, elapsed),
-                    )
-                )
-
-        # .item() also waits for queued GPU work, so the epoch time below is real.
-        epoch_loss = loss_sum.item() / seen
-        epoch_accuracy = correct.item() / seen
-        train_seconds += time.perf_counter() - epoch_started
-
-        if y_val.numel() > 0:
-            val_loss, val_accuracy, _ = _evaluate(
-                model, x_val, y_val, batch_size=2 * config.batch_size, memory_format=memory_format
+    def train_step(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, targets = train_data.take(index)
+        inputs = augmentation.apply(batch, generator).contiguous(memory_format=memory_format)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            logits = model(inputs)
+            loss = F.cross_entropy(
+                logits.float(),
+                targets,
+                weight=class_weight,
+                label_smoothing=config.label_smoothing,
             )
-        epoch_result = EpochResult(
-            epoch=epoch,
-            train_loss=epoch_loss,
-            train_accuracy=epoch_accuracy,
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            seconds=time.perf_counter() - epoch_started,
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss.detach(), (logits.detach().argmax(dim=1) == targets).sum()
+
+    def validate() -> tuple[float, float | None]:
+        loss, accuracy, _, _ = _evaluate(
+            model, val_data, batch_size=2 * config.batch_size, memory_format=memory_format
         )
-        history.append(epoch_result)
+        return loss, accuracy
+
+    remove_torn_writes(checkpoint_path)
+    outcome = run_epochs(
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        n_train=n_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        step=train_step,
+        validate=validate if validation else None,
+        patience=config.early_stopping_patience,
+        device=target,
+        index_device=train_data.index_device,
+        checkpoint_path=checkpoint_path,
+        identity=identity,
+        restored=restored,
+        on_progress=on_progress,
+        should_stop=should_stop,
+        on_checkpoint=on_checkpoint,
+    )
+    for epoch in outcome.history[outcome.resumed_from_epoch :]:
         logger.info(
             "epoch %d/%d: train loss %.4f acc %.3f, val loss %s acc %s (%.1fs)",
-            epoch,
+            epoch.epoch,
             config.epochs,
-            epoch_loss,
-            epoch_accuracy,
-            "-" if val_loss is None else f"{val_loss:.4f}",
-            "-" if val_accuracy is None else f"{val_accuracy:.3f}",
-            epoch_result.seconds,
+            epoch.train_loss,
+            epoch.train_accuracy or 0.0,
+            "-" if epoch.val_loss is None else f"{epoch.val_loss:.4f}",
+            "-" if epoch.val_accuracy is None else f"{epoch.val_accuracy:.3f}",
+            epoch.seconds,
         )
-        if on_progress is not None:
-            on_progress(
-                Progress(
-                    phase="train",
-                    epoch=epoch,
-                    epochs=config.epochs,
-                    step=step,
-                    total_steps=total_steps,
-                    fraction=step / total_steps,
-                    train_loss=epoch_loss,
-                    train_accuracy=epoch_accuracy,
-                    val_loss=val_loss,
-                    val_accuracy=val_accuracy,
-                    images_per_second=_rate(images_trained, train_seconds),
-                )
-            )
 
     if should_stop is not None and should_stop():
         raise TrainingCancelled("training was cancelled before the final evaluation")
-    throughput = _rate(images_trained, train_seconds)
-    last = history[-1]
+    throughput = outcome.samples_per_second
+    last = outcome.history[-1]
 
     def report(phase: str) -> None:
         if on_progress is not None:
             on_progress(
                 Progress(
                     phase=phase,
-                    epoch=config.epochs,
+                    epoch=last.epoch,
                     epochs=config.epochs,
-                    step=step,
-                    total_steps=total_steps,
+                    step=outcome.step,
+                    total_steps=outcome.total_steps,
                     fraction=1.0,
                     train_loss=last.train_loss,
                     train_accuracy=last.train_accuracy,
-                    val_loss=val_loss,
-                    val_accuracy=val_accuracy,
+                    val_loss=last.val_loss,
+                    val_accuracy=last.val_accuracy,
                     images_per_second=throughput,
+                    eta_seconds=0.0,
                 )
             )
 
     report("evaluate")
-    _, _, predictions = _evaluate(
-        model, x_eval, y_eval, batch_size=2 * config.batch_size, memory_format=memory_format
+    _, _, predictions, confidences = _evaluate(
+        model, eval_data, batch_size=2 * config.batch_size, memory_format=memory_format
     )
-    evaluation = evaluate_classification(y_eval.tolist(), predictions.tolist(), labels)
+    evaluation = evaluate_classification(
+        eval_data.labels_cpu.tolist(),
+        predictions.tolist(),
+        labels,
+        confidences=confidences.tolist(),
+    )
 
     bundle_path = Path(output_dir) / BUNDLE_FILENAME
     save_bundle(
         ModelBundle(
             template=config.template,
             labels=list(labels),
-            input_size=config.input_size,
+            input_size=input_size,
             state_dict=model.state_dict(),
+            metadata={"config": identity["config"], "best_epoch": outcome.best_epoch},
         ),
         bundle_path,
     )
     report("done")
+    seconds = time.perf_counter() - started
     return TrainResult(
         bundle_path=bundle_path,
         labels=list(labels),
-        history=history,
+        history=outcome.history,
         evaluation=evaluation,
-        device=str(target),
-        seconds=time.perf_counter() - started,
+        device=target.type,
+        seconds=seconds,
         images_per_second=throughput,
         evaluation_split=eval_split,
+        gpu_seconds=seconds if on_cuda else 0.0,
+        input_size=input_size,
+        best_epoch=outcome.best_epoch,
+        stopped_early=outcome.stopped_early,
+        resumed_from_epoch=outcome.resumed_from_epoch,
+        pretrained_from=pretrained_from,
+        checkpoint_path=checkpoint_path,
     )
+
+
+class _Split:
+    """One split's uint8 images and int64 labels, on the GPU when they fit.
+
+    Otherwise the images stay in pinned CPU memory and each batch is copied over on its own.
+    """
+
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, target: torch.device, on_device: bool
+    ) -> None:
+        self.target = target
+        self.labels_cpu = labels
+        self.on_device = on_device or target.type == "cpu"
+        if self.on_device:
+            self.images = to_device(images, target)
+            self.labels = to_device(labels, target)
+        else:
+            self.images = images.pin_memory()
+            self.labels = labels
+
+    def __len__(self) -> int:
+        return int(self.labels_cpu.numel())
+
+    @property
+    def index_device(self) -> torch.device:
+        """Where batch indices must live: with the images."""
+        return self.target if self.on_device else torch.device("cpu")
+
+    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The images and labels at ``index``, on the compute device."""
+        batch = self.images.index_select(0, index)
+        targets = self.labels.index_select(0, index)
+        if not self.on_device:
+            batch = to_device(batch, self.target)
+            targets = to_device(targets, self.target)
+        return batch, targets
+
+    def slice(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows ``start:stop`` on the compute device."""
+        batch, targets = self.images[start:stop], self.labels[start:stop]
+        if not self.on_device:
+            batch, targets = to_device(batch, self.target), to_device(targets, self.target)
+        return batch, targets
+
+
+def _restore(
+    resume: bool | Path, checkpoint_path: Path, identity: dict[str, Any]
+) -> dict[str, Any] | None:
+    if resume is False:
+        return None
+    if resume is True:
+        return read_checkpoint(checkpoint_path, identity)
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint to resume from at {path}")
+    return read_checkpoint(path, identity)
+
+
+def _load_pretrained(model: nn.Module, config: TrainConfig) -> str | None:
+    if config.pretrained_path is not None:
+        path: Path | None = Path(config.pretrained_path)
+    elif config.pretrained:
+        path = cached_pretrained_path(config.template)
+    else:
+        path = None
+    if path is None:
+        return None
+    try:
+        load_pretrained(model, config.template, path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError("pretrained_path", f"pretrained weights cannot be used: {exc}") from exc
+    logger.info("starting from pretrained weights %s", path)
+    return str(path)
 
 
 def _check_inputs(
@@ -432,50 +634,32 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _load_split(
-    samples: Sequence[LabeledImage], input_size: int, target: torch.device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    images, labels = load_images(samples, input_size)
-    if target.type == "cuda":
-        # Pinned memory lets the one big host-to-device copy run at full bandwidth.
-        images, labels = images.pin_memory(), labels.pin_memory()
-    return images.to(target, non_blocking=True), labels.to(target, non_blocking=True)
-
-
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, object]]:
-    # Decaying BatchNorm scales and biases only fights normalisation; decay weights only.
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-
-
 def _evaluate(
     model: nn.Module,
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    data: _Split,
     *,
     batch_size: int,
     memory_format: torch.memory_format,
-) -> tuple[float, float, torch.Tensor]:
-    """Mean loss, accuracy and CPU predictions; fp32 like the Predictor, so they agree."""
+) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """Mean loss, accuracy, CPU predictions and their probabilities.
+
+    fp32 like the Predictor, so they agree; the loss is plain cross-entropy (no class weights,
+    no smoothing), so runs with different knobs compare on one scale.
+    """
     model.eval()
     predictions: list[torch.Tensor] = []
+    confidences: list[torch.Tensor] = []
+    count = len(data)
     with torch.inference_mode():
-        loss_sum = torch.zeros((), dtype=torch.float32, device=images.device)
-        for start in range(0, int(labels.numel()), batch_size):
-            batch = images[start : start + batch_size]
-            targets = labels[start : start + batch_size]
+        loss_sum = torch.zeros((), dtype=torch.float32, device=data.target)
+        for start in range(0, count, batch_size):
+            batch, targets = data.slice(start, start + batch_size)
             logits = model(normalize(batch).contiguous(memory_format=memory_format)).float()
             loss_sum += F.cross_entropy(logits, targets, reduction="sum")
-            predictions.append(logits.argmax(dim=1))
-        mean_loss = loss_sum.item() / int(labels.numel())
+            confidence, predicted = torch.softmax(logits, dim=1).max(dim=1)
+            predictions.append(predicted)
+            confidences.append(confidence)
+        mean_loss = loss_sum.item() / count
     predicted = torch.cat(predictions).cpu()
-    accuracy = float((predicted == labels.cpu()).sum().item()) / int(labels.numel())
-    return mean_loss, accuracy, predicted
-
-
-def _rate(images: int, seconds: float) -> float:
-    return images / seconds if seconds > 0 else 0.0
+    accuracy = float((predicted == data.labels_cpu).sum().item()) / count
+    return mean_loss, accuracy, predicted, torch.cat(confidences).cpu()
