@@ -376,6 +376,24 @@ def test_the_page_upload_takes_the_kind(member, tenant):
         assert Dataset.objects.get().kind == DatasetKind.IMAGE
 
 
+def test_a_table_uploaded_from_the_page_shows_its_columns_and_downloads_as_csv(member, tenant):
+    from tests.support.markets import market_csv
+
+    upload = SimpleUploadedFile("markets.csv", market_csv(), content_type="text/csv")
+    response = member.post("/datasets/", {"name": "Markets", "kind": "tabular", "file": upload})
+    assert response.status_code == 302
+    with tenant_scope(tenant.organization):
+        version = DatasetVersion.objects.get()
+    version = dataset_version_ingest(version_id=version.pk)
+    assert version.is_ready, version.message
+    html = member.get(response["Location"]).content.decode()
+    assert 'data-testid="tabular-summary"' in html  # the tabular fragment
+    assert 'data-testid="class-chart"' not in html
+    download = member.get(reverse("datasets:download", kwargs={"pk": version.pk}))
+    assert download["Content-Type"] == "text/csv; charset=utf-8"
+    assert b"".join(download.streaming_content).startswith(b"market,")
+
+
 def test_the_page_upload_shows_the_services_message(member, tenant):
     response = member.post(
         "/datasets/",
