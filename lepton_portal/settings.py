@@ -157,6 +157,14 @@ LEPTON_MAX_PREDICT_BYTES = env_int("LEPTON_MAX_PREDICT_MB", 10) * 1024 * 1024
 LEPTON_MAX_TABLE_ROWS = env_int("LEPTON_MAX_TABLE_ROWS", 1_000_000)
 LEPTON_MAX_TABLE_COLUMNS = env_int("LEPTON_MAX_TABLE_COLUMNS", 500)
 LEPTON_MAX_TABLE_BYTES = env_int("LEPTON_MAX_TABLE_MB", 1024) * 1024 * 1024
+# An archive may unpack to at most this many times its own size (counted while reading).
+LEPTON_MAX_COMPRESSION_RATIO = env_float("LEPTON_MAX_COMPRESSION_RATIO", 100.0)
+# Most files (loose images plus an archive) in one request that adds to a dataset.
+LEPTON_MAX_FILES_PER_REQUEST = env_int("LEPTON_MAX_FILES_PER_REQUEST", 1000)
+# Processes that decode images during one ingestion (1: decode in the worker itself).
+LEPTON_INGEST_PROCESSES = env_int("LEPTON_INGEST_PROCESSES", os.cpu_count() or 1)
+# The health report warns about classes with fewer images than this.
+LEPTON_MIN_IMAGES_PER_CLASS = env_int("LEPTON_MIN_IMAGES_PER_CLASS", 10)
 
 # --- cache, broker, workers -----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

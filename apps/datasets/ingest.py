@@ -1,40 +1,126 @@
-"""Image ingestion: unpack an uploaded archive into canonical PNG items, splits and counts.
+"""Image ingestion: an uploaded archive (or a derived version's changes) into canonical items.
 
 Runs on a worker (cpu queue) inside the version's tenant scope; see
-apps.datasets.services.dataset_version_ingest.
+apps.datasets.services.dataset_version_ingest. The steps:
+
+1. start over: an interrupted earlier attempt's item rows are deleted (the stored images are
+   content-addressed and may be shared, so they stay);
+2. a derived version copies its parent's rows (same stored images), minus removals, with
+   relabels applied;
+3. new images are read from the archive (apps.datasets.archives) and the stored loose files,
+   and decoded in worker processes (apps.datasets.canonical: bytes in, bytes out, no ORM) into
+   a canonical PNG stored once per organization at orgs/<org>/blobs/<sha[:2]>/<sha>.png, plus a
+   thumbnail;
+4. exact duplicates are dropped (the first copy stays), splits assigned (stratified from the
+   version's ratios and seed, or the manifest's split column; existing items keep theirs);
+5. the rows, counts and the health report (apps.datasets.health) are written in one transaction.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import logging
+import math
+import multiprocessing
+import os
 import random
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
-from django.db import transaction
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.db import connections, router, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from apps.core.errors import InvalidInput, PayloadTooLarge
+from apps.core.errors import InvalidInput
 from apps.core.jobs import JobStatus, ProgressReporter, job_finish
 from apps.core.text import human_size
 from apps.datasets import archives
+from apps.datasets.canonical import Canonical, canonicalize_batch
+from apps.datasets.health import health_report
 from apps.datasets.models import DatasetItem, DatasetVersion, Split
-from workers.ml.images import ImageDecodeError, decode_image, encode_png
 
-#: share of each class held out for validation and for the final test
-VALIDATION_SHARE = 0.15
-TEST_SHARE = 0.15
+logger = logging.getLogger(__name__)
+
+DEFAULT_RATIOS: dict[str, float] = {"train": 0.7, "validation": 0.15, "test": 0.15}
+#: shares of each class held out for validation and for the final test, unless the version says
+VALIDATION_SHARE = DEFAULT_RATIOS["validation"]
+TEST_SHARE = DEFAULT_RATIOS["test"]
 SPLIT_SEED = 0
+#: below this many new images, starting worker processes costs more than it saves
+PARALLEL_MIN_IMAGES = 64
+#: a unit of work sent to a worker process: this many images or this many bytes
+BATCH_IMAGES = 16
+BATCH_BYTES = 4 * 1024 * 1024
+SPLITS = (Split.TRAIN, Split.VALIDATION, Split.TEST)
 
 
-def assign_splits(labels_by_key: dict[str, str], *, seed: int = SPLIT_SEED) -> dict[str, str]:
+# --- splits -------------------------------------------------------------------------------------
+
+
+def split_ratios(raw: Any) -> dict[str, float]:
+    """A version's split ratios, or the default 70/15/15; refuses shares that make no sense."""
+    if not raw:
+        return dict(DEFAULT_RATIOS)
+    try:
+        ratios = {name: float(raw.get(name, 0.0)) for name in SPLITS}
+    except (AttributeError, TypeError, ValueError):
+        ratios = {}
+    if (
+        set(raw) - set(SPLITS)
+        or not ratios
+        or any(not math.isfinite(v) or v < 0 for v in ratios.values())
+        or ratios["train"] <= 0
+        or abs(sum(ratios.values()) - 1) > 1e-6
+    ):
+        raise InvalidInput(
+            f"Split ratios must give train, validation and test shares that add up to 1, with "
+            f"a share for train; got {raw}.",
+            field="split_ratios",
+        )
+    return ratios
+
+
+def _split_sizes(n: int, ratios: dict[str, float]) -> tuple[int, int]:
+    """(test, validation) sizes of a class of n: rounded shares, at least one each from n = 3."""
+
+    def size(share: float) -> int:
+        if not share or n < 3:
+            return 0
+        return max(1, int(n * share + 0.5))
+
+    n_test, n_val = size(ratios["test"]), size(ratios["validation"])
+    while n_test + n_val >= n and (n_test or n_val):  # keep at least one image to train on
+        if n_val >= n_test and n_val:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return n_test, n_val
+
+
+def assign_splits(
+    labels_by_key: dict[str, str],
+    *,
+    seed: int = SPLIT_SEED,
+    ratios: dict[str, float] | None = None,
+    existing: dict[str, dict[str, int]] | None = None,
+) -> dict[str, str]:
     """Deterministic stratified split: same items and seed, same split, whatever the order.
 
     Each class with at least 3 images gets at least one validation and one test image.
+    `existing` ({label: {split: n}}) counts items that already have a split and keep it (a
+    derived version): the new ones fill what each split lacks of its share of the new total.
     """
+    ratios = ratios or DEFAULT_RATIOS
+    existing = existing or {}
     by_label: dict[str, list[str]] = defaultdict(list)
     for key, label in labels_by_key.items():
         by_label[label].append(key)
@@ -42,139 +128,470 @@ def assign_splits(labels_by_key: dict[str, str], *, seed: int = SPLIT_SEED) -> d
     for label in sorted(by_label):
         keys = sorted(by_label[label])
         random.Random(f"{seed}:{label}").shuffle(keys)
-        n = len(keys)
-        n_test = max(1, int(n * TEST_SHARE + 0.5)) if n >= 3 else 0
-        n_val = max(1, int(n * VALIDATION_SHARE + 0.5)) if n >= 3 else 0
+        have = existing.get(label, {})
+        n_test, n_val = _split_sizes(len(keys) + sum(have.values()), ratios)
+        want_test = max(0, n_test - have.get(Split.TEST, 0))
+        want_val = max(0, n_val - have.get(Split.VALIDATION, 0))
         for i, key in enumerate(keys):
-            if i < n_test:
+            if i < want_test:
                 result[key] = Split.TEST
-            elif i < n_test + n_val:
+            elif i < want_test + want_val:
                 result[key] = Split.VALIDATION
             else:
                 result[key] = Split.TRAIN
     return result
 
 
+# --- decoding in worker processes ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes started fresh ("spawn"): no copy of this process's database
+    connections, threads or Celery state, and no Django in them at all.
+
+    A Celery prefork child is a daemonic process, and daemonic processes may not start
+    children (multiprocessing refuses, so that none outlives its parent). This pool is shut
+    down before the block ends, so the rule is lifted for as long as the pool exists.
+    """
+    current = multiprocessing.current_process()
+    daemonic = bool(current.daemon)
+    if daemonic:
+        current._config["daemon"] = False  # the property refuses once a process has started
+    pool = ProcessPoolExecutor(
+        max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+    )
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if daemonic:
+            current._config["daemon"] = True
+
+
+def _batches(sources: Iterable[tuple[Any, bytes]]) -> Iterator[list[tuple[Any, bytes]]]:
+    batch: list[tuple[Any, bytes]] = []
+    size = 0
+    for key, data in sources:
+        batch.append((key, data))
+        size += len(data)
+        if len(batch) >= BATCH_IMAGES or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def decode_images(
+    sources: Iterable[tuple[Any, bytes]], *, processes: int, expected: int
+) -> Iterator[tuple[Any, int, Canonical | str]]:
+    """(key, uploaded size, Canonical or the reason it was refused) for each source, in order.
+
+    With more than one process and enough images the work is spread over worker processes;
+    results still come back in the order of `sources`, so "the first copy" is well defined.
+    """
+    if processes <= 1 or expected < PARALLEL_MIN_IMAGES:
+        for batch in _batches(sources):
+            results = canonicalize_batch([data for _key, data in batch])
+            for (key, data), result in zip(batch, results, strict=True):
+                yield key, len(data), result
+        return
+    logger.info("decoding %d images in %d processes", expected, processes)
+    window: deque[tuple[list[tuple[Any, int]], Future]] = deque()
+    with _process_pool(processes) as pool:
+        for batch in _batches(sources):
+            keys = [(key, len(data)) for key, data in batch]
+            window.append((keys, pool.submit(canonicalize_batch, [data for _k, data in batch])))
+            while len(window) >= 2 * processes:
+                yield from _collect(window.popleft())
+        while window:
+            yield from _collect(window.popleft())
+
+
+def _collect(done: tuple[list[tuple[Any, int]], Future]) -> Iterator[tuple[Any, int, Any]]:
+    keys, future = done
+    for (key, size), result in zip(keys, future.result(), strict=True):
+        yield key, size, result
+
+
+# --- one ingestion ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Copy:
+    """Where an image came from, with the split its manifest asked for (if any)."""
+
+    path: str
+    split: str | None
+
+
+@dataclass(slots=True)
+class _Row:
+    """A DatasetItem row to be: plain values, cheap to make by the thousand."""
+
+    file: str
+    thumbnail: str
+    original_name: str
+    label: str
+    split: str
+    width: int
+    height: int
+    sha256: str
+    original_format: str
+    original_bytes: int
+
+
+_ROW_FIELDS = tuple(_Row.__slots__)
+
+
+@dataclass
+class _Ingestion:
+    version: DatasetVersion
+    reporter: ProgressReporter
+    rows: list[_Row] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    #: content hash -> the row kept for it
+    kept: dict[str, _Row] = field(default_factory=dict)
+    #: content hash -> every copy seen, the kept one first
+    copies: dict[str, list[_Copy]] = field(default_factory=dict)
+    new: set[str] = field(default_factory=set)  # hashes of images added by this version
+    new_bytes: dict[str, int] = field(default_factory=dict)  # sha -> stored bytes written
+    done: int = 0
+    total: int = 0
+
+    @property
+    def organization_id(self) -> Any:
+        return self.version.organization_id
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped.append({"path": path, "reason": reason})
+
+    # -- the parent's items (derived versions) --------------------------------------------------
+
+    def copy_parent(self) -> None:
+        """The parent's rows, same stored images, minus removals, relabels applied."""
+        changes = self.version.changes or {}
+        removed = {str(pk) for pk in changes.get("remove", [])}
+        relabel = {str(pk): label for pk, label in (changes.get("relabel") or {}).items()}
+        parent_items = (
+            DatasetItem.unscoped.filter(version=self.version.parent_id)
+            .order_by("label", "original_name")
+            .values_list("pk", *_ROW_FIELDS)
+        )
+        for pk, *values in parent_items:
+            if str(pk) in removed:
+                continue
+            row = _Row(*values)
+            row.label = relabel.get(str(pk), row.label)
+            self.rows.append(row)
+            self.kept.setdefault(row.sha256, row)
+            self.copies.setdefault(row.sha256, [_Copy(row.original_name, row.split)])
+
+    # -- new images --------------------------------------------------------------------------
+
+    def add(self, path: str, label: str, split: str | None, size: int, result: Any) -> None:
+        self.done += 1
+        if self.done % 25 == 0:  # the reporter throttles writes; this spares the formatting
+            self.reporter.report(
+                progress=0.05 + 0.85 * self.done / max(1, self.total),
+                message=_("Decoded %(done)d of %(total)d images")
+                % {"done": self.done, "total": self.total},
+            )
+        if isinstance(result, str):
+            self.skip(path, result)
+            return
+        digest = result.sha256
+        self.copies.setdefault(digest, []).append(_Copy(path, split))
+        if digest in self.kept:
+            self.skip(path, f"exact duplicate of {self.kept[digest].original_name}")
+            return
+        blob = _store_once(_blob_path(self.organization_id, digest), result.png)
+        thumbnail = blob  # an image of at most the thumbnail size is its own thumbnail
+        if result.thumbnail is not None:
+            thumbnail = _store_once(_thumb_path(self.organization_id, digest), result.thumbnail)
+        self.new_bytes[digest] = len(result.png) + len(result.thumbnail or b"")
+        row = _Row(
+            file=blob,
+            thumbnail=thumbnail,
+            original_name=path[:500],
+            label=label[:200],
+            split=split or "",
+            width=result.width,
+            height=result.height,
+            sha256=digest,
+            original_format=result.original_format[:16],
+            original_bytes=min(size, 2**31 - 1),
+        )
+        self.rows.append(row)
+        self.kept[digest] = row
+        self.new.add(digest)
+
+    def decode(self, sources: Iterable[tuple[tuple[str, str, str | None], bytes]]) -> None:
+        processes = max(1, settings.LEPTON_INGEST_PROCESSES)
+        for (path, label, split), size, result in decode_images(
+            sources, processes=processes, expected=self.total
+        ):
+            self.add(path, label, split, size, result)
+
+    # -- splits, findings ---------------------------------------------------------------------
+
+    def assign_splits(self) -> dict[str, float]:
+        ratios = split_ratios(self.version.split_ratios)
+        existing: dict[str, dict[str, int]] = defaultdict(Counter)
+        unassigned: dict[str, str] = {}
+        for row in self.rows:
+            if row.split:
+                existing[row.label][row.split] += 1
+            else:
+                unassigned[row.sha256] = row.label
+        splits = assign_splits(
+            unassigned, seed=self.version.split_seed, ratios=ratios, existing=existing
+        )
+        for row in self.rows:
+            if not row.split:
+                row.split = splits[row.sha256]
+        return ratios
+
+    def findings(self) -> tuple[list[dict], list[dict]]:
+        """Duplicate groups, and those a manifest spread over more than one split (leakage)."""
+        duplicates, leakage = [], []
+        for digest, copies in self.copies.items():
+            if len(copies) < 2:
+                continue
+            paths = [copy.path for copy in copies]
+            duplicates.append({"sha256": digest, "paths": paths})
+            splits = {self.kept[digest].split} | {c.split for c in copies[1:] if c.split}
+            if len(splits) > 1:
+                ordered = [s for s in SPLITS if s in splits]
+                leakage.append({"sha256": digest, "paths": paths, "splits": ordered})
+        return duplicates, leakage
+
+    def stored_bytes(self) -> int:
+        """Bytes of stored images this version brought: an image already kept by another
+        version of the organization is not counted again."""
+        digests = list(self.new_bytes)
+        shared: set[str] = set()
+        for start in range(0, len(digests), 500):
+            chunk = digests[start : start + 500]
+            shared.update(
+                DatasetItem.unscoped.filter(organization_id=self.organization_id, sha256__in=chunk)
+                .filter(~Q(version=self.version))
+                .values_list("sha256", flat=True)
+            )
+        return sum(size for digest, size in self.new_bytes.items() if digest not in shared)
+
+    def insert_rows(self) -> None:
+        """INSERT the version's item rows, a thousand per executemany.
+
+        bulk_create runs each field's Python hooks on every row (file descriptors, auto_now,
+        UUID conversion): about 200 us a row here, as long as decoding a small image takes.
+        These values are plain already; the id, timestamps and keys are converted by their
+        own fields, for whichever database this is.
+        """
+        meta = DatasetItem._meta
+        alias = router.db_for_write(DatasetItem)
+        connection = connections[alias]
+        fields = {f.attname: f for f in meta.concrete_fields}
+        names = ("id", "created_at", "updated_at", "organization_id", "version_id", *_ROW_FIELDS)
+        if set(names) != set(fields):
+            raise RuntimeError(f"DatasetItem has fields {sorted(fields)}; update _Row")
+        quote = connection.ops.quote_name
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from the model
+            quote(meta.db_table),
+            ", ".join(quote(fields[name].column) for name in names),
+            ", ".join(["%s"] * len(names)),
+        )
+        now = fields["created_at"].get_db_prep_save(timezone.now(), connection)
+        owner = (
+            fields["organization_id"].get_db_prep_save(self.version.organization_id, connection),
+            fields["version_id"].get_db_prep_save(self.version.pk, connection),
+        )
+        id_field = fields["id"]
+        with connection.cursor() as cursor:
+            for start in range(0, len(self.rows), 1000):
+                cursor.executemany(
+                    sql,
+                    [
+                        (
+                            id_field.get_db_prep_save(uuid.uuid4(), connection),
+                            now,
+                            now,
+                            *owner,
+                            *(getattr(row, name) for name in _ROW_FIELDS),
+                        )
+                        for row in self.rows[start : start + 1000]
+                    ],
+                )
+
+
+def _blob_path(organization_id: Any, digest: str) -> str:
+    return f"orgs/{organization_id}/blobs/{digest[:2]}/{digest}.png"
+
+
+def _thumb_path(organization_id: Any, digest: str) -> str:
+    return f"orgs/{organization_id}/thumbs/{digest}.webp"
+
+
+def _store_once(name: str, data: bytes) -> str:
+    """Store content-addressed bytes under `name` unless they are there already."""
+    storage = default_storage
+    if isinstance(storage, FileSystemStorage):
+        _write_file_once(storage, storage.path(name), data)  # path() refuses to leave MEDIA_ROOT
+        return name
+    # Object stores (S3) write whole objects; only the name must not be changed.
+    if storage.exists(name):
+        return name
+    saved = storage.save(name, ContentFile(data))
+    if saved != name:
+        # Another worker stored the same content in the meantime; its copy is as good.
+        storage.delete(saved)
+    return name
+
+
+def _write_file_once(storage: FileSystemStorage, path: str, data: bytes) -> None:
+    """One create-and-write per new file: creating files is the slowest step on some disks.
+
+    A file of the right size is the same content (its name is its hash). One of another size
+    was cut short by a crash, and is replaced whole, atomically.
+    """
+    try:
+        if os.stat(path).st_size == len(data):
+            return
+    except FileNotFoundError:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        try:
+            descriptor = os.open(path, flags, 0o666)
+        except FileNotFoundError:  # the first file of its folder
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            descriptor = os.open(path, flags, 0o666)
+        except FileExistsError:
+            return  # another worker is writing the same bytes
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        if storage.file_permissions_mode is not None:
+            os.chmod(path, storage.file_permissions_mode)
+        return
+    partial = f"{path}.{uuid.uuid4().hex}.partial"
+    try:
+        with open(partial, "xb") as handle:
+            handle.write(data)
+        if storage.file_permissions_mode is not None:
+            os.chmod(partial, storage.file_permissions_mode)
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+
+
+def _loose_sources(
+    run: _Ingestion, files: list[dict[str, Any]]
+) -> Iterator[tuple[tuple[str, str, None], bytes]]:
+    limit = settings.LEPTON_MAX_IMAGE_BYTES
+    for added in files:
+        name = added["name"]
+        try:
+            with default_storage.open(added["file"], "rb") as handle:
+                data = handle.read(limit + 1)
+        except OSError:
+            run.skip(name, "the uploaded file is missing from storage: upload it again")
+            continue
+        if len(data) > limit:
+            run.skip(name, f"larger than {human_size(limit)}")
+            continue
+        yield (name, added["label"], None), data
+
+
+def _archive_sources(
+    run: _Ingestion, reader: archives.ArchiveReader, scan: archives.Scan
+) -> Iterator[tuple[tuple[str, str, str | None], bytes]]:
+    for read in reader.read(scan):
+        if isinstance(read, archives.Skipped):
+            run.skip(read.path, read.reason)
+            continue
+        entry, data = read
+        yield (entry.name, entry.label, entry.split), data
+
+
 def ingest_images(version: DatasetVersion) -> None:
-    """Ingest an image version's archive; raises ServiceError when nothing usable is in it."""
-    _discard_items(version)
+    """Ingest an image version; raises ServiceError when nothing usable is in it."""
+    DatasetItem.unscoped.filter(version=version).delete()  # a re-run starts over
     reporter = ProgressReporter(version)
-    reporter.report(force=True, message="Reading the archive", progress=0.0)
-    max_image = settings.LEPTON_MAX_IMAGE_BYTES
-    budget = settings.LEPTON_MAX_ARCHIVE_BYTES
-    skipped: list[dict[str, str]] = []
-    pending: list[DatasetItem] = []
-    seen_hashes: dict[str, str] = {}
-    base = _items_folder(version)
-    with (
-        version.source.open("rb") as fileobj,
-        archives.open_zip(
-            fileobj,
-            max_entries=settings.LEPTON_MAX_ARCHIVE_ENTRIES,
-            source_name=version.source_name,
-        ) as archive,
-    ):
-        entries = list(archives.iter_entries(archive))
-        total = max(1, len(entries))
-        for index, entry in enumerate(entries, start=1):
-            if isinstance(entry, archives.Skipped):
-                skipped.append(entry.as_dict())
-                continue
-            try:
-                raw = archives.read_entry(archive, entry, limit=min(max_image, budget))
-            except PayloadTooLarge as exc:
-                if budget < max_image:
-                    raise PayloadTooLarge(
-                        "The archive unpacks to more than "
-                        f"{human_size(settings.LEPTON_MAX_ARCHIVE_BYTES)}. "
-                        "Split it into several uploads."
-                    )
-                skipped.append({"path": entry.name, "reason": exc.message})
-                continue
-            except archives.UnreadableEntry as exc:
-                skipped.append({"path": entry.name, "reason": exc.reason})
-                continue
-            budget -= len(raw)
-            try:
-                image = decode_image(raw)
-            except ImageDecodeError as exc:
-                skipped.append({"path": entry.name, "reason": exc.reason})
-                continue
-            png = encode_png(image)
-            digest = hashlib.sha256(png).hexdigest()
-            if digest in seen_hashes:
-                skipped.append(
-                    {"path": entry.name, "reason": f"exact duplicate of {seen_hashes[digest]}"}
-                )
-                continue
-            seen_hashes[digest] = entry.name
-            name = default_storage.save(f"{base}/{uuid.uuid4().hex}.png", ContentFile(png))
-            pending.append(
-                DatasetItem(
-                    organization=version.organization,
-                    version=version,
-                    file=name,
-                    original_name=entry.name[:500],
-                    label=entry.label[:200],
-                    width=image.width,
-                    height=image.height,
-                    sha256=digest,
-                )
+    reporter.report(force=True, message=_("Reading the archive"), progress=0.0)
+    run = _Ingestion(version=version, reporter=reporter)
+    derived = version.parent_id is not None
+    if derived:
+        run.copy_parent()
+    changes = dict(version.changes or {})
+    loose = list(changes.get("images") or [])
+    sources: list[Iterator] = []
+    split_source = version.split_source or "auto"
+    if version.source:
+        with version.source.open("rb") as fileobj:
+            reader = archives.ArchiveReader(
+                fileobj, limits=archives.Limits.from_settings(), source_name=version.source_name
             )
-            reporter.report(
-                progress=0.95 * index / total,
-                message=f"Read {index} of {total} entries",
-            )
-    if not pending:
+            scan = reader.scan()
+            run.skipped.extend(s.as_dict() for s in scan.skipped)
+            if scan.manifest_has_split and not derived:
+                split_source = "manifest"
+            run.total = len(scan.entries) + len(loose)
+            reporter.report(force=True, message=_("Decoding images"), progress=0.05)
+            sources.append(_archive_sources(run, reader, scan))
+            sources.append(_loose_sources(run, loose))
+            run.decode(_chain(sources))
+    else:
+        run.total = len(loose)
+        run.decode(_loose_sources(run, loose))
+    if not run.rows:
         # The message sends the user to the skipped files; keep them on the failed version.
-        DatasetVersion.unscoped.filter(pk=version.pk).update(skipped=skipped)
+        DatasetVersion.unscoped.filter(pk=version.pk).update(skipped=run.skipped)
+        if derived:
+            raise InvalidInput(
+                "The new version would hold no images: nothing is left of the earlier version "
+                "and none of the added images could be read; see the skipped files for reasons."
+            )
         raise InvalidInput(
             "No readable image was found in the archive; see the skipped files for reasons."
         )
-    labels = {item.sha256: item.label for item in pending}
-    splits = assign_splits(labels)
+    reporter.report(force=True, message=_("Assigning splits"), progress=0.92)
+    ratios = run.assign_splits()
     counts: dict[str, dict[str, int]] = {}
-    for item in pending:
-        item.split = splits[item.sha256]
-        per_class = counts.setdefault(
-            item.label, {Split.TRAIN: 0, Split.VALIDATION: 0, Split.TEST: 0, "total": 0}
-        )
-        per_class[item.split] += 1
+    for row in run.rows:
+        per_class = counts.setdefault(row.label, {s: 0 for s in SPLITS} | {"total": 0})
+        per_class[row.split] += 1
         per_class["total"] += 1
-    stored = sum(default_storage.size(item.file.name) for item in pending)
+    duplicates, leakage = run.findings()
+    if derived:
+        changes["added"] = len(run.new)
     with transaction.atomic():
-        DatasetItem.unscoped.bulk_create(pending, batch_size=500)
+        run.insert_rows()
+        version.skipped = run.skipped
+        version.split_source = split_source
+        health = health_report(version, duplicates=duplicates, leakage=leakage)
         message = ngettext(
             "Ready: %(n)d image in %(c)d classes",
             "Ready: %(n)d images in %(c)d classes",
-            len(pending),
-        ) % {"n": len(pending), "c": len(counts)}
-        if skipped:
-            message += ngettext(", %(n)d file skipped", ", %(n)d files skipped", len(skipped)) % {
-                "n": len(skipped)
-            }
+            len(run.rows),
+        ) % {"n": len(run.rows), "c": len(counts)}
+        if run.skipped:
+            message += ngettext(
+                ", %(n)d file skipped", ", %(n)d files skipped", len(run.skipped)
+            ) % {"n": len(run.skipped)}
         job_finish(
             version,
             status=JobStatus.SUCCEEDED,
             message=message,
-            item_count=len(pending),
+            item_count=len(run.rows),
             class_counts=counts,
-            skipped=skipped,
-            stored_bytes=stored,
+            skipped=run.skipped,
+            stored_bytes=run.stored_bytes(),
+            health=health,
+            split_source=split_source,
+            split_ratios=ratios if split_source == "auto" else version.split_ratios,
+            changes=changes,
         )
 
 
-def _items_folder(version: DatasetVersion) -> str:
-    return f"orgs/{version.organization_id}/datasets/{version.dataset_id}/v{version.number}/items"
-
-
-def _discard_items(version: DatasetVersion) -> None:
-    """Remove what an interrupted earlier attempt left, so a re-run starts clean."""
-    DatasetItem.unscoped.filter(version=version).delete()
-    folder = _items_folder(version)
-    try:
-        _dirs, files = default_storage.listdir(folder)
-    except FileNotFoundError:
-        return
-    for name in files:
-        default_storage.delete(f"{folder}/{name}")
+def _chain(sources: list[Iterator]) -> Iterator:
+    for source in sources:
+        yield from source

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -22,16 +21,14 @@ from tests.conftest import zip_upload
 from tests.support.shapes import SHAPE_CLASSES
 
 
-def items_folder(version: DatasetVersion) -> Path:
-    return Path(
-        settings.MEDIA_ROOT,
-        f"orgs/{version.organization_id}/datasets/{version.dataset_id}/v{version.number}/items",
-    )
+def blobs_folder(version: DatasetVersion) -> Path:
+    return Path(settings.MEDIA_ROOT, f"orgs/{version.organization_id}/blobs")
 
 
 def stored_pngs(version: DatasetVersion) -> set[str]:
-    folder = items_folder(version)
-    return {p.name for p in folder.iterdir()} if folder.exists() else set()
+    """The canonical images stored for the version's organization (shared by its versions)."""
+    folder = blobs_folder(version)
+    return {p.name for p in folder.rglob("*.png")} if folder.exists() else set()
 
 
 def queued_version(tenant, **shape_kwargs) -> DatasetVersion:  # noqa: ANN001, ANN003
@@ -132,15 +129,16 @@ def test_ingesting_twice_changes_nothing(ready_version):
 
 def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outsider):
     version = queued_version(tenant, per_class=5)
-    # A first worker got half-way: it stored a file and an item row, then died.
-    folder = str(items_folder(version).relative_to(settings.MEDIA_ROOT))
-    leftover = default_storage.save(f"{folder}/leftover.png", ContentFile(b"half"))
+    # A first worker got half-way: it stored an image and its item row, then died.
+    done = dataset_version_ingest(version_id=queued_version(tenant, per_class=5).pk)
+    first = DatasetItem.unscoped.filter(version=done).first()
+    blobs_before = stored_pngs(done)
     DatasetItem.unscoped.create(
         organization=tenant.organization,
         version=version,
-        file=leftover,
-        original_name="circle/circle_0.png",
-        label="circle",
+        file=first.file.name,
+        original_name=first.original_name,
+        label=first.label,
         split=Split.TRAIN,
         width=32,
         height=32,
@@ -162,8 +160,14 @@ def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outs
     assert items.count() == again.item_count
     assert not items.filter(sha256="0" * 64).exists()
     assert items.values("sha256").distinct().count() == again.item_count
-    assert not default_storage.exists(leftover)
-    assert stored_pngs(again) == {Path(name).name for name in items.values_list("file", flat=True)}
+    # The same images are stored once: the re-run reused them and deleted none.
+    assert stored_pngs(again) == blobs_before
+    assert set(items.values_list("file", flat=True)) == set(
+        DatasetItem.unscoped.filter(version=done).values_list("file", flat=True)
+    )
+    assert default_storage.exists(first.file.name)
+    # Both versions hold the same images: the second one added no stored bytes.
+    assert again.stored_bytes == 0 < done.stored_bytes
 
 
 def test_it_leaves_a_version_alone_while_its_worker_holds_a_live_lease(tenant, outsider):
