@@ -25,7 +25,7 @@ GALLERY_PAGE_SIZE = 48
 #: buckets of the size histogram when a version's report has none (longest side, pixels)
 SIZE_BUCKETS: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
 
-#: how to fix the blocking problems the report knows by code, when its message says no more
+#: how to fix the blocking problems found from the counts of versions without a stored report
 FIXES: dict[str, Any] = {
     "single_class": gettext_lazy(
         "Add images of at least one more class: upload an archive with a folder per class, or "
@@ -62,7 +62,15 @@ def _classes(version: DatasetVersion, health: dict) -> dict[str, dict[str, int]]
 
 
 def _fallback_problems(classes: dict[str, dict[str, int]]) -> list[dict[str, str]]:
-    """The blocking problems every version can be checked for from its counts alone."""
+    """The blocking problems every version can be checked for from its counts alone (a stored
+    report's messages say how to fix each problem; these carry it in `fix`)."""
+    problems = _counted_problems(classes)
+    for problem in problems:
+        problem["fix"] = str(FIXES[problem["code"]])
+    return problems
+
+
+def _counted_problems(classes: dict[str, dict[str, int]]) -> list[dict[str, str]]:
     if not classes:
         return [
             {
@@ -148,8 +156,6 @@ def version_health(version: DatasetVersion) -> dict[str, Any]:
     for problem in problems:
         problem.setdefault("severity", "warning")
         problem.setdefault("message", problem.get("code", ""))
-        if "fix" not in problem and problem.get("code") in FIXES:
-            problem["fix"] = str(FIXES[problem["code"]])
     blocking = [p for p in problems if p["severity"] == "blocking"]
     trainable = health.get("trainable")
     if not isinstance(trainable, bool):
