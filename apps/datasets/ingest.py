@@ -29,6 +29,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.process import AuthenticationString
 from typing import Any
 
 from django.conf import settings
@@ -150,14 +151,19 @@ def _process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
     """Worker processes started fresh ("spawn"): no copy of this process's database
     connections, threads or Celery state, and no Django in them at all.
 
-    A Celery prefork child is a daemonic process, and daemonic processes may not start
-    children (multiprocessing refuses, so that none outlives its parent). This pool is shut
-    down before the block ends, so the rule is lifted for as long as the pool exists.
+    Inside a Celery prefork worker this process was made by billiard, Celery's fork of
+    multiprocessing, and two of its traits stop the standard library from starting children:
+    it is daemonic (daemonic processes may not have children, lest they outlive their parent)
+    and its authentication key is billiard's type, which the standard library refuses to
+    pickle for a child. For as long as the pool exists (it is shut down, its processes joined,
+    before this block ends) the process is non-daemonic with a standard key of the same bytes.
     """
     current = multiprocessing.current_process()
-    daemonic = bool(current.daemon)
-    if daemonic:
-        current._config["daemon"] = False  # the property refuses once a process has started
+    config = current._config  # noqa: SLF001 - no public way to change either after start
+    saved = {key: config[key] for key in ("daemon", "authkey") if key in config}
+    config["daemon"] = False
+    if "authkey" in saved:
+        config["authkey"] = AuthenticationString(bytes(saved["authkey"]))
     pool = ProcessPoolExecutor(
         max_workers=processes, mp_context=multiprocessing.get_context("spawn")
     )
@@ -165,8 +171,9 @@ def _process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        if daemonic:
-            current._config["daemon"] = True
+        config.update(saved)
+        if "daemon" not in saved:
+            config.pop("daemon", None)
 
 
 def _batches(sources: Iterable[tuple[Any, bytes]]) -> Iterator[list[tuple[Any, bytes]]]:

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from apps.core.jobs import JobBusy, JobStatus
+from apps.core.jobs import FINISHED, JobBusy, JobStatus
 from apps.core.scoping import tenant_scope
-from apps.datasets.ingest import TEST_SHARE, VALIDATION_SHARE, assign_splits
+from apps.datasets.ingest import PARALLEL_MIN_IMAGES, TEST_SHARE, VALIDATION_SHARE, assign_splits
 from apps.datasets.models import DatasetItem, DatasetVersion, Split
 from apps.datasets.services import dataset_create, dataset_version_ingest
 from tests.conftest import zip_upload
@@ -226,3 +226,36 @@ def test_the_outsider_cannot_see_the_version_or_its_items(client, ready_version,
         assert r.json()["error"]["code"] == "not_found"
     r = client.get("/api/v1/dataset-versions/", **outsider.auth)
     assert r.json()["count"] == 0
+
+
+@pytest.mark.e2e
+def test_the_celery_worker_decodes_in_worker_processes(tmp_path, monkeypatch):
+    """The real prefork worker (a daemonic process) runs an ingestion that spreads decoding over
+    spawned worker processes, and the version comes out right."""
+    from tests.e2e.stack import start_stack
+    from tests.e2e.test_journey_api import signup, wait_for
+    from tests.support.archives import class_images, tar_bytes
+
+    monkeypatch.setenv("LEPTON_INGEST_PROCESSES", "2")
+    per_class = PARALLEL_MIN_IMAGES // len(SHAPE_CLASSES) + 1
+    archive = tar_bytes(class_images(per_class), gz=True)
+    stack = start_stack("embedded", tmp_path)
+    try:
+        api = signup(stack.base_url, "owner@pool.example", "Pool Party")
+        response = api.post(
+            f"{stack.base_url}/api/v1/datasets/",
+            data={"name": "many"},
+            files={"file": ("many.tar.gz", archive)},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        url = f"{stack.base_url}/api/v1/dataset-versions/{response.json()['id']}/"
+        seen = wait_for(lambda: api.get(url, timeout=30).json(), lambda v: v["status"] in FINISHED)
+        version = seen[-1]
+        assert version["status"] == JobStatus.SUCCEEDED, (version, stack.log_tail())
+        assert version["item_count"] == per_class * len(SHAPE_CLASSES)
+        log = (tmp_path / "worker.log").read_text(errors="replace")
+        assert f"decoding {version['item_count']} images in 2 processes" in log
+        assert "daemonic processes are not allowed" not in log
+    finally:
+        stack.stop()
