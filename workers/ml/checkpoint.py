@@ -74,12 +74,14 @@ def save_bundle(bundle: ModelBundle, path: Path) -> None:
     write_atomically(payload, path)
 
 
-def write_atomically(payload: Any, path: Path) -> None:
+def write_atomically(payload: Any, path: Path, *, durable: bool = True) -> None:
     """``torch.save`` ``payload`` to ``path`` so that ``path`` is never half-written.
 
-    The data goes to a temporary file ``.<name>.<random>.tmp`` in the same directory, is
-    flushed to disk, and is then renamed over ``path``. A writer killed mid-way leaves at most
-    that temporary file behind, never a torn ``path``.
+    The data goes to a temporary file ``.<name>.<random>.tmp`` in the same directory and is
+    then renamed over ``path``. A writer killed mid-way leaves at most that temporary file
+    behind, never a torn ``path``. ``durable`` also forces the data to disk before the rename,
+    which protects against a machine crash too (not just a killed process) at the price of
+    waiting for the disk.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,8 +89,9 @@ def write_atomically(payload: Any, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         # Also on KeyboardInterrupt: never leave stray temp files next to real models.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,9 @@ class LoopOutcome:
         return self.history[-1] if self.history else None
 
 
+_HISTORY_FIELDS = tuple(f.name for f in fields(EpochResult))
+
+
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
     """Optimizer steps in one epoch; see :func:`_epoch_rows` for the one row that may sit out."""
     return math.ceil(_epoch_rows(n_train, batch_size) / batch_size)
@@ -176,7 +179,7 @@ def run_epochs(
         optimizer.load_state_dict(restored["optimizer"])
         scheduler.load_state_dict(restored["scheduler"])
         restore_rng(restored["rng"], generator)
-        outcome.history = [EpochResult(**entry) for entry in restored["history"]]
+        outcome.history = _history_from_columns(restored["history"])
         outcome.step = int(restored["step"])
         outcome.samples = int(restored["samples"])
         outcome.train_seconds = float(restored["train_seconds"])
@@ -318,7 +321,7 @@ def run_epochs(
                 "train_seconds": outcome.train_seconds,
                 "finished": finished,
                 "stopped_early": outcome.stopped_early,
-                "history": [asdict(entry) for entry in outcome.history],
+                "history": _history_columns(outcome.history),
                 "model": _cpu(model.state_dict()),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
@@ -354,6 +357,37 @@ def run_epochs(
     if patience > 0 and outcome.best_state is not None:
         model.load_state_dict(outcome.best_state)
     return outcome
+
+
+def _history_columns(history: list[EpochResult]) -> dict[str, torch.Tensor]:
+    # One float64 tensor per field (None as NaN; float64 holds Python floats exactly): a
+    # thousand-epoch tabular run would otherwise pickle thousands of objects every epoch.
+    return {
+        name: torch.tensor(
+            [math.nan if value is None else value for value in (getattr(e, name) for e in history)],
+            dtype=torch.float64,
+        )
+        for name in _HISTORY_FIELDS
+    }
+
+
+def _history_from_columns(columns: dict[str, torch.Tensor]) -> list[EpochResult]:
+    values = {name: columns[name].tolist() for name in _HISTORY_FIELDS}
+    return [
+        EpochResult(
+            epoch=int(values["epoch"][i]),
+            train_loss=values["train_loss"][i],
+            train_accuracy=_optional(values["train_accuracy"][i]),
+            val_loss=_optional(values["val_loss"][i]),
+            val_accuracy=_optional(values["val_accuracy"][i]),
+            seconds=values["seconds"][i],
+        )
+        for i in range(len(values["epoch"]))
+    ]
+
+
+def _optional(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 def _cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""Serving a trained model bundle: image in, ranked labels out."""
+"""Serving a trained model bundle: image in, ranked labels out (tabular rows: see
+:class:`workers.ml.tabular.TabularPredictor`; :func:`load_predictor` picks the right one)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from PIL import Image
 from torch import nn
 
 from workers.ml.architectures import build_model
-from workers.ml.checkpoint import load_bundle
+from workers.ml.checkpoint import IMAGE_CLASSIFICATION, load_bundle
 from workers.ml.data import image_to_uint8_tensor, normalize
-from workers.ml.trainer import pick_device
+from workers.ml.device import pick_device
+from workers.ml.tabular import TabularPredictor
 
-__all__ = ["Prediction", "Predictor"]
+__all__ = ["Prediction", "Predictor", "load_predictor"]
 
 # Bounds peak memory for large predict_batch calls without hurting throughput much.
 _CHUNK = 64
@@ -62,6 +64,11 @@ class Predictor:
             ValueError: if the file is not a usable model bundle.
         """
         bundle = load_bundle(Path(path))
+        if bundle.task != IMAGE_CLASSIFICATION:
+            raise ValueError(
+                f"{Path(path).name} is a {bundle.task} model; load it with "
+                "workers.ml.tabular.TabularPredictor"
+            )
         model = build_model(bundle.template, num_classes=len(bundle.labels))
         try:
             model.load_state_dict(bundle.state_dict)
@@ -111,3 +118,15 @@ class Predictor:
         with torch.inference_mode():
             logits = self.model(normalize(batch.to(self.device)))
             return torch.softmax(logits.float(), dim=1).cpu()
+
+
+def load_predictor(path: Path, device: str | None = None) -> Predictor | TabularPredictor:
+    """Load any bundle with the predictor for its task (``ModelBundle.task``).
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file is not a usable model bundle.
+    """
+    if load_bundle(Path(path)).task == IMAGE_CLASSIFICATION:
+        return Predictor.load(path, device)
+    return TabularPredictor.load(path, device)

@@ -44,7 +44,12 @@ from workers.ml.optimization import (
     build_optimizer,
     build_schedule,
 )
-from workers.ml.resume import CHECKPOINT_FILENAME, fingerprint, read_checkpoint, remove_torn_writes
+from workers.ml.resume import (
+    CHECKPOINT_FILENAME,
+    checkpoint_to_resume,
+    fingerprint,
+    remove_torn_writes,
+)
 
 __all__ = [
     "BUNDLE_FILENAME",
@@ -362,7 +367,7 @@ def train_classifier(
         "config": {k: v for k, v in config.to_dict().items() if k != "pretrained_path"},
         "data": fingerprint(labels, x_train, y_train, x_val, y_val),
     }
-    restored = _restore(resume, checkpoint_path, identity)
+    restored = checkpoint_to_resume(resume, checkpoint_path, identity)
 
     keep_on_device = fits_on_device(sum(t.numel() for t in (x_train, x_val, x_test)), target)
     train_data = _Split(x_train, y_train, target, keep_on_device)
@@ -571,19 +576,6 @@ class _Split:
         if not self.on_device:
             batch, targets = to_device(batch, self.target), to_device(targets, self.target)
         return batch, targets
-
-
-def _restore(
-    resume: bool | Path, checkpoint_path: Path, identity: dict[str, Any]
-) -> dict[str, Any] | None:
-    if resume is False:
-        return None
-    if resume is True:
-        return read_checkpoint(checkpoint_path, identity)
-    path = Path(resume)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint to resume from at {path}")
-    return read_checkpoint(path, identity)
 
 
 def _load_pretrained(model: nn.Module, config: TrainConfig) -> str | None:

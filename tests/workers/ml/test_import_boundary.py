@@ -18,7 +18,7 @@ PROBE = (
     "import importlib, pkgutil, sys, workers.ml\n"
     "for module in pkgutil.iter_modules(workers.ml.__path__):\n"
     "    importlib.import_module('workers.ml.' + module.name)\n"
-    "assert 'workers.ml.trainer' in sys.modules\n"
+    "assert 'workers.ml.trainer' in sys.modules and 'workers.ml.tabular' in sys.modules\n"
     "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
     f"{FORBIDDEN_ROOTS!r} or m.startswith('workers.tasks'))\n"
     "assert not bad, bad\n"
