@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint browser migrate demo bench clean
+.PHONY: install run test lint browser migrate demo bench clean bench-train
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ lint: install
 ## test: lint + the whole suite (unit, API, e2e with a real worker, browser).
 test: install browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench-train: the portal's training loop vs a bare PyTorch loop -> benchmarks/results/train.json
+bench-train: install
+	$(BIN)/python benchmarks/train.py
 
 clean:
 	rm -rf var staticfiles .pytest_cache
