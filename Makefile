@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint browser migrate demo bench clean bench-train
+.PHONY: install run test lint browser migrate demo bench bench-ingest clean bench-train
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ test: install browser lint
 ## bench-train: the portal's training loop vs a bare PyTorch loop -> benchmarks/results/train.json
 bench-train: install
 	$(BIN)/python benchmarks/train.py
+
+## bench-ingest: image ingestion vs a bare Pillow decode loop -> benchmarks/results/ingest.json
+bench-ingest: install
+	$(BIN)/python benchmarks/ingest.py
 
 clean:
 	rm -rf var staticfiles .pytest_cache

@@ -8,9 +8,10 @@ apps.datasets.services.dataset_version_ingest. The steps:
 2. a derived version copies its parent's rows (same stored images), minus removals, with
    relabels applied;
 3. new images are read from the archive (apps.datasets.archives) and the stored loose files,
-   and decoded in worker processes (apps.datasets.canonical: bytes in, bytes out, no ORM) into
-   a canonical PNG stored once per organization at orgs/<org>/blobs/<sha[:2]>/<sha>.png, plus a
-   thumbnail;
+   and decoded in LEPTON_INGEST_PROCESSES worker processes (apps.datasets.canonical: bytes in,
+   bytes out, no ORM) into a canonical PNG stored once per organization at
+   orgs/<org>/blobs/<sha[:2]>/<sha>.png (written on threads while the next ones decode), with
+   a WebP thumbnail at orgs/<org>/thumbs/<sha>.webp when the image is larger than one;
 4. exact duplicates are dropped (the first copy stays), splits assigned (stratified from the
    version's ratios and seed, or the manifest's split column; existing items keep theirs);
 5. the rows, counts and the health report (apps.datasets.health) are written in one transaction.
@@ -22,12 +23,13 @@ import contextlib
 import logging
 import math
 import multiprocessing
+import multiprocessing.context
 import os
 import random
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.process import AuthenticationString
 from typing import Any
@@ -146,10 +148,20 @@ def assign_splits(
 # --- decoding in worker processes ---------------------------------------------------------------
 
 
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Worker processes forked from a fork server: a fresh interpreter started once per
+    process (no copy of its database connections, threads or Celery state, no Django at all)
+    that imported the decoder once, so every later pool starts in milliseconds, not seconds."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["apps.datasets.canonical"])
+    return context
+
+
 @contextlib.contextmanager
 def _process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
-    """Worker processes started fresh ("spawn"): no copy of this process's database
-    connections, threads or Celery state, and no Django in them at all.
+    """A pool of decoding processes for one ingestion.
 
     Inside a Celery prefork worker this process was made by billiard, Celery's fork of
     multiprocessing, and two of its traits stop the standard library from starting children:
@@ -159,18 +171,18 @@ def _process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
     before this block ends) the process is non-daemonic with a standard key of the same bytes.
     """
     current = multiprocessing.current_process()
-    config = current._config  # noqa: SLF001 - no public way to change either after start
+    config = current._config  # no public way to change either once a process runs
     saved = {key: config[key] for key in ("daemon", "authkey") if key in config}
     config["daemon"] = False
     if "authkey" in saved:
         config["authkey"] = AuthenticationString(bytes(saved["authkey"]))
-    pool = ProcessPoolExecutor(
-        max_workers=processes, mp_context=multiprocessing.get_context("spawn")
-    )
     try:
-        yield pool
+        pool = ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context())
+        try:
+            yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         config.update(saved)
         if "daemon" not in saved:
             config.pop("daemon", None)
@@ -263,6 +275,7 @@ class _Ingestion:
     copies: dict[str, list[_Copy]] = field(default_factory=dict)
     new: set[str] = field(default_factory=set)  # hashes of images added by this version
     new_bytes: dict[str, int] = field(default_factory=dict)  # sha -> stored bytes written
+    writer: _BlobWriter | None = None
     done: int = 0
     total: int = 0
 
@@ -312,10 +325,12 @@ class _Ingestion:
         if digest in self.kept:
             self.skip(path, f"exact duplicate of {self.kept[digest].original_name}")
             return
-        blob = _store_once(_blob_path(self.organization_id, digest), result.png)
+        blob = self.writer.store(_blob_path(self.organization_id, digest), result.png)
         thumbnail = blob  # an image of at most the thumbnail size is its own thumbnail
         if result.thumbnail is not None:
-            thumbnail = _store_once(_thumb_path(self.organization_id, digest), result.thumbnail)
+            thumbnail = self.writer.store(
+                _thumb_path(self.organization_id, digest), result.thumbnail
+            )
         self.new_bytes[digest] = len(result.png) + len(result.thumbnail or b"")
         row = _Row(
             file=blob,
@@ -335,10 +350,11 @@ class _Ingestion:
 
     def decode(self, sources: Iterable[tuple[tuple[str, str, str | None], bytes]]) -> None:
         processes = max(1, settings.LEPTON_INGEST_PROCESSES)
-        for (path, label, split), size, result in decode_images(
-            sources, processes=processes, expected=self.total
-        ):
-            self.add(path, label, split, size, result)
+        with _BlobWriter() as self.writer:
+            for (path, label, split), size, result in decode_images(
+                sources, processes=processes, expected=self.total
+            ):
+                self.add(path, label, split, size, result)
 
     # -- splits, findings ---------------------------------------------------------------------
 
@@ -429,6 +445,46 @@ class _Ingestion:
                         for row in self.rows[start : start + 1000]
                     ],
                 )
+
+
+class _BlobWriter:
+    """Stores images on two threads while the main thread reads, collects and decides.
+
+    Creating a file is a system call that releases the GIL and, on some disks, costs as much
+    as decoding a small image. Only local files go to threads (object-store clients may not
+    be shared between threads). Leaving the block waits for every write and raises the first
+    error, so no row is ever written for an image that is not stored.
+    """
+
+    MAX_PENDING = 256  # writes waiting, at most: bounds the memory they hold
+
+    def __init__(self) -> None:
+        self.threads = (
+            ThreadPoolExecutor(2, thread_name_prefix="lepton-blobs")
+            if isinstance(default_storage, FileSystemStorage)
+            else None
+        )
+        self.pending: deque[Future] = deque()
+
+    def store(self, name: str, data: bytes) -> str:
+        if self.threads is None:
+            return _store_once(name, data)
+        self.pending.append(self.threads.submit(_store_once, name, data))
+        while len(self.pending) > self.MAX_PENDING:
+            self.pending.popleft().result()
+        return name
+
+    def __enter__(self) -> _BlobWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.threads is None:
+            return
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.threads.shutdown(wait=True, cancel_futures=True)
 
 
 def _blob_path(organization_id: Any, digest: str) -> str:
