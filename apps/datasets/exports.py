@@ -30,11 +30,11 @@ from PIL import Image
 
 from apps.core import csv_safe
 from apps.core.errors import Conflict
+from apps.datasets.canonical import THUMBNAIL_SIDE
 from apps.datasets.models import DatasetItem, DatasetKind, DatasetVersion
 
 logger = logging.getLogger(__name__)
 
-THUMBNAIL_SIDE = 192
 CHUNK = 64 * 1024
 #: image types a stored thumbnail may be served as; anything else is rendered again
 SERVABLE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
@@ -64,6 +64,19 @@ def _cached_thumbnail(item: DatasetItem) -> bytes:
     return data
 
 
+def _stored_thumbnail(item: DatasetItem) -> HttpResponse | None:
+    """The thumbnail made at ingestion, when there is one of a type fit to serve."""
+    stored_type = mimetypes.guess_type(item.thumbnail.name)[0] if item.thumbnail else None
+    if stored_type not in SERVABLE_TYPES:
+        return None
+    try:
+        handle = item.thumbnail.storage.open(item.thumbnail.name, "rb")
+    except OSError:
+        logger.warning("dataset item %s: its thumbnail is missing from storage", item.pk)
+        return None
+    return FileResponse(handle, content_type=stored_type)
+
+
 def _private_file_headers(response: HttpResponse, etag: str) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     # Another member of the organization may share the browser, never a shared cache.
@@ -84,14 +97,11 @@ def item_file_response(request: HttpRequest, item: DatasetItem, which: str) -> H
             response: HttpResponse = FileResponse(handle, content_type="image/png")
             filename = f"{stem}.png"
         else:
-            stored_type = mimetypes.guess_type(item.thumbnail.name)[0] if item.thumbnail else None
-            if stored_type in SERVABLE_TYPES:
-                handle = item.thumbnail.storage.open(item.thumbnail.name, "rb")
-                response = FileResponse(handle, content_type=stored_type)
-            else:
-                response = HttpResponse(_cached_thumbnail(item), content_type="image/jpeg")
+            response = _stored_thumbnail(item) or HttpResponse(
+                _cached_thumbnail(item), content_type="image/jpeg"
+            )
             filename = f"{stem}-thumbnail{mimetypes.guess_extension(response['Content-Type'])}"
-    except (FileNotFoundError, OSError):
+    except OSError:
         logger.warning("dataset item %s: its file is missing from storage", item.pk)
         raise Http404("The image file is missing.")
     response["Content-Disposition"] = content_disposition_header(False, filename)
@@ -159,7 +169,7 @@ def version_zip_stream(version: DatasetVersion) -> Iterator[bytes]:
             name = archive_name(label, original_name, taken)
             try:
                 source = storage.open(file_name, "rb")
-            except (FileNotFoundError, OSError):
+            except OSError:
                 logger.warning("version %s: %s is missing from storage", version.pk, file_name)
                 continue
             with source, archive.open(zipfile.ZipInfo(name, _ZIP_DATE), "w") as target:

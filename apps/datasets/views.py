@@ -19,17 +19,9 @@ from apps.core.views import org_page, parse_uuid, render_with_error
 from apps.datasets import exports, selectors
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
 from apps.datasets.services import dataset_create
+from apps.datasets.versions import dataset_version_derive
 
 TABULAR_SUMMARY = "datasets/_tabular_summary.html"
-
-
-def derive_service() -> Any:
-    """apps.datasets.versions.dataset_version_derive, or None while that module is not there."""
-    try:
-        from apps.datasets.versions import dataset_version_derive
-    except ImportError:
-        return None
-    return dataset_version_derive
 
 
 @org_page()
@@ -85,7 +77,6 @@ def version_context(version: DatasetVersion) -> dict[str, Any]:
         "labels": list(health["classes"]),
         "change_summary": selectors.changes_summary(version.changes),
         "versions": selectors.dataset_versions(dataset=version.dataset),
-        "derive_available": derive_service() is not None,
     }
 
 
@@ -109,7 +100,6 @@ def version_gallery(request: HttpRequest, pk: str) -> HttpResponse:
         "filters": filters,
         "labels": version.labels,
         "splits": Split.choices,
-        "derive_available": derive_service() is not None,
     }
     return render(request, "datasets/gallery.html", context)
 
@@ -123,7 +113,7 @@ def version_download(request: HttpRequest, pk: str) -> HttpResponse:
         return render_with_error(request, "datasets/version.html", version_context(version), exc)
 
 
-def _derive_arguments(request: HttpRequest, version: DatasetVersion) -> dict[str, Any]:
+def _derive_arguments(request: HttpRequest) -> dict[str, Any]:
     """The page forms' fields as dataset_version_derive's arguments.
 
     The version page's form adds images (with one label) or an archive; the gallery's form acts
@@ -166,11 +156,7 @@ def version_derive(request: HttpRequest, pk: str) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     try:
-        arguments = _derive_arguments(request, version)
-        derive = derive_service()
-        if derive is None:
-            raise ServiceError(_("New versions cannot be made yet."), status_code=501)
-        new = derive(base=version, user=request.user, **arguments)
+        new = dataset_version_derive(base=version, user=request.user, **_derive_arguments(request))
     except ServiceError as exc:
         context = version_context(version)
         context["derive_values"] = request.POST

@@ -17,13 +17,6 @@ from tests.support.shapes import make_class_zip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-try:
-    from apps.datasets.versions import dataset_version_derive  # noqa: F401
-except ImportError:
-    HAS_DERIVE = False
-else:
-    HAS_DERIVE = True
-
 PASSWORD = "Corr3ct-horse-battery"
 UPLOAD_BYTES_PER_SECOND = 96 * 1024
 
@@ -203,8 +196,7 @@ def test_it_uploads_by_drag_and_drop_and_shows_the_health_report_and_gallery(
     shots(page, "13-gallery-filtered")
 
     # 4. A new version without two ticked images; the first version stays as it was.
-    if HAS_DERIVE:  # until apps.datasets.versions lands
-        remove_two_in_a_new_version(page, shots)
+    remove_two_in_a_new_version(page, shots)
 
     # 5. A single class blocks training, with the reason, before any GPU time is spent.
     page.goto(f"{base}/datasets/")

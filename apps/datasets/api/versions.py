@@ -12,12 +12,13 @@ from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
-from apps.core.errors import Conflict, InvalidInput, ServiceError
+from apps.core.errors import Conflict, InvalidInput
 from apps.core.views import parse_uuid
 from apps.datasets import exports
 from apps.datasets.api.serializers import DatasetVersionHealthSerializer
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.datasets.selectors import version_health
+from apps.datasets.versions import dataset_version_derive
 
 
 class AnyAccept(BaseContentNegotiation):
@@ -73,15 +74,6 @@ class ItemFileActions:
     def image(self, request, pk=None):  # noqa: ANN001, ANN201
         """The image as stored: re-encoded PNG, upright, RGB."""
         return exports.item_file_response(request, self.get_object(), "image")
-
-
-def derive_service() -> Any:
-    """apps.datasets.versions.dataset_version_derive, or None while that module is not there."""
-    try:
-        from apps.datasets.versions import dataset_version_derive
-    except ImportError:
-        return None
-    return dataset_version_derive
 
 
 def _json(data: Any, field: str, expect: type) -> Any:
@@ -158,8 +150,6 @@ def derive_arguments(*, request: Any, dataset: Dataset) -> dict[str, Any]:
 
 
 def version_derive(*, request: Any, dataset: Dataset) -> DatasetVersion:
-    arguments = derive_arguments(request=request, dataset=dataset)
-    derive = derive_service()
-    if derive is None:
-        raise ServiceError("New versions cannot be made yet.", status_code=501)
-    return derive(user=request.user, **arguments)
+    return dataset_version_derive(
+        user=request.user, **derive_arguments(request=request, dataset=dataset)
+    )

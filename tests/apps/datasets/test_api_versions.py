@@ -12,7 +12,7 @@ from PIL import Image
 
 from apps.core.scoping import tenant_scope
 from apps.datasets.models import DatasetItem, DatasetVersion
-from tests.apps.datasets.test_pages import SHAPES, needs_derive, set_health, stored_health
+from tests.apps.datasets.test_pages import SHAPES, set_health, stored_health
 from tests.conftest import as_file, png_bytes
 
 
@@ -137,7 +137,6 @@ def test_a_new_version_cannot_start_from_another_organizations_version(
     assert response.status_code == 404
 
 
-@needs_derive
 def test_it_makes_a_new_version_with_additions_removals_and_relabels(api, tenant, ready_version):
     with tenant_scope(tenant.organization):
         items = list(DatasetItem.objects.filter(version=ready_version).order_by("original_name"))

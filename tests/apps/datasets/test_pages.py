@@ -15,21 +15,13 @@ from PIL import Image
 
 from apps.core.jobs import JobStatus
 from apps.core.scoping import tenant_scope
+from apps.datasets.canonical import THUMBNAIL_SIDE
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion
 from apps.datasets.selectors import GALLERY_PAGE_SIZE, class_chart, size_histogram
 from apps.datasets.services import dataset_create, dataset_version_ingest
 from tests.conftest import zip_upload
 
 SHAPES = ("circle", "square", "triangle")
-
-try:
-    from apps.datasets.versions import dataset_version_derive  # noqa: F401
-except ImportError:
-    HAS_DERIVE = False
-else:
-    HAS_DERIVE = True
-
-needs_derive = pytest.mark.skipif(not HAS_DERIVE, reason="needs apps.datasets.versions")
 
 
 def stored_health(**overrides) -> dict:  # noqa: ANN003
@@ -302,7 +294,7 @@ def test_a_thumbnail_is_rendered_for_an_item_without_one(member, ready_version):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Cache-Control"].startswith("private")
     image = Image.open(io.BytesIO(response.content))
-    assert image.format == "JPEG" and max(image.size) <= 192
+    assert image.format == "JPEG" and max(image.size) <= THUMBNAIL_SIDE
     again = page(member, "datasets:item_thumbnail", item.pk)
     assert again.content == response.content  # from the cache
 
@@ -316,6 +308,13 @@ def test_a_stored_thumbnail_is_served_with_its_type(member, ready_version):
     response = page(member, "datasets:item_thumbnail", item.pk)
     assert response["Content-Type"] == "image/webp"
     assert b"".join(response.streaming_content) == buffer.getvalue()
+
+
+def test_a_missing_stored_thumbnail_is_rendered_again(member, ready_version):
+    item = first_item(ready_version)
+    DatasetItem.unscoped.filter(pk=item.pk).update(thumbnail="thumbs/gone.webp")
+    response = page(member, "datasets:item_thumbnail", item.pk)
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
 
 
 def test_a_stored_thumbnail_of_an_odd_type_is_never_served_as_is(member, ready_version):
@@ -417,7 +416,6 @@ def new_version_of(version: DatasetVersion) -> DatasetVersion:
     return DatasetVersion.unscoped.get(parent=version)
 
 
-@needs_derive
 def test_the_gallery_form_makes_a_version_without_the_ticked_images(member, ready_version):
     with tenant_scope(ready_version.organization):
         ticked = [str(i.pk) for i in DatasetItem.objects.filter(version=ready_version)[:2]]
@@ -429,7 +427,6 @@ def test_the_gallery_form_makes_a_version_without_the_ticked_images(member, read
     assert new.changes["removed"] == 2 and new.number == 2
 
 
-@needs_derive
 def test_the_gallery_form_relabels_the_ticked_images(member, ready_version):
     with tenant_scope(ready_version.organization):
         item = DatasetItem.objects.filter(version=ready_version, label="circle").first()
@@ -441,7 +438,6 @@ def test_the_gallery_form_relabels_the_ticked_images(member, ready_version):
     assert new_version_of(ready_version).changes["relabelled"] == 1
 
 
-@needs_derive
 def test_the_version_page_adds_images_with_a_label(member, ready_version):
     from tests.conftest import png_bytes
 
@@ -455,7 +451,6 @@ def test_the_version_page_adds_images_with_a_label(member, ready_version):
     assert new_version_of(ready_version).changes["added"] == 2
 
 
-@needs_derive
 def test_the_version_page_shows_the_services_message(member, ready_version):
     url = reverse("datasets:derive", kwargs={"pk": ready_version.pk})
     image = SimpleUploadedFile("a.png", b"not really", content_type="image/png")
