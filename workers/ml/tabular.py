@@ -492,7 +492,9 @@ REGRESSION_TEMPLATES: dict[str, RegressionTemplate] = {
 }
 
 
-def build_regressor(template: str, *, n_features: int, hidden_size: int = 64) -> nn.Module:
+def build_regressor(
+    template: str, *, n_features: int, hidden_size: int = 64
+) -> LinearRegressor | MLPRegressor:
     """A freshly initialised regressor for ``template`` taking ``n_features`` inputs.
 
     Raises:
@@ -690,7 +692,7 @@ def train_regressor(
     model = build_regressor(
         config.template, n_features=preprocessor.width, hidden_size=config.hidden_size
     )
-    _silence_constant_inputs(model, x_train)
+    _silence_constant_inputs(model.first_layer, x_train)
     model.to(target)
     x_train, y_train = x_train.to(target), y_train.to(target)
     x_val, y_val, x_eval = x_val.to(target), y_val.to(target), x_eval.to(target)
@@ -772,7 +774,7 @@ def train_regressor(
     with torch.inference_mode():
         scaled = model(x_eval).double().cpu().numpy()
     evaluation = evaluate_regression(
-        [targets[i] for i in eval_rows],  # type: ignore[misc]
+        np.array([targets[i] for i in eval_rows], dtype=np.float64),
         preprocessor.unscale_target(scaled),
         indices=eval_rows,
         target=data.target_name,
@@ -815,7 +817,7 @@ def train_regressor(
     )
 
 
-def _silence_constant_inputs(model: nn.Module, x_train: torch.Tensor) -> None:
+def _silence_constant_inputs(first: nn.Linear, x_train: torch.Tensor) -> None:
     """Zero the first-layer weights of inputs that never vary in training.
 
     Such an input (the "other" category or a missing indicator that training never saw set)
@@ -823,7 +825,6 @@ def _silence_constant_inputs(model: nn.Module, x_train: torch.Tensor) -> None:
     is set at prediction time. At zero it adds nothing, and weight decay keeps it there.
     """
     constant = (x_train.max(dim=0).values == x_train.min(dim=0).values).nonzero().flatten()
-    first = model.first_layer  # type: ignore[union-attr]
     with torch.no_grad():
         first.weight[:, constant] = 0.0
 
