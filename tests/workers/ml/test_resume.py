@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.workers.ml.test_trainer import LABELS, Splits, make_splits
+from tests.workers.ml.test_trainer import LABELS, REPO_ROOT, Splits, make_splits
 from workers.ml.checkpoint import load_bundle
 from workers.ml.loop import EpochResult
 from workers.ml.trainer import (
@@ -201,3 +206,58 @@ def test_without_resume_an_old_checkpoint_is_overwritten(runs: Runs, tmp_path: P
     result = _train(runs.splits, run_dir)
     assert result.resumed_from_epoch == 0
     assert_same_run(runs.straight, result)
+
+
+KILLED_WORKER = """
+import json, os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+from tests.workers.ml.test_resume import CONFIG, CRASH_EPOCH
+from tests.workers.ml.test_trainer import LABELS
+from workers.ml.data import LabeledImage
+from workers.ml.trainer import train_classifier
+splits = {
+    name: [LabeledImage(Path(path), label) for path, label in samples]
+    for name, samples in json.loads(Path(sys.argv[1]).read_text()).items()
+}
+
+def die_mid_epoch(progress):
+    if progress.epoch == CRASH_EPOCH and progress.step % 3 == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+train_classifier(
+    config=CONFIG, labels=LABELS, **splits, output_dir=Path(sys.argv[2]),
+    on_progress=die_mid_epoch, device="cpu",
+)
+"""
+
+
+def test_a_worker_killed_with_sigkill_resumes_from_its_last_checkpoint(
+    runs: Runs, tmp_path: Path
+) -> None:
+    spec = tmp_path / "splits.json"
+    spec.write_text(
+        json.dumps(
+            {
+                name: [[str(s.path), s.label] for s in getattr(runs.splits, name)]
+                for name in ("train", "validation", "test")
+            }
+        )
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", KILLED_WORKER, str(spec), str(tmp_path / "run")],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == -signal.SIGKILL, completed.stderr[-3000:]
+    state = torch.load(tmp_path / "run" / CHECKPOINT_FILENAME, weights_only=True)
+    assert state["epoch"] == CRASH_EPOCH - 1
+
+    resumed = _train(runs.splits, tmp_path / "run", resume=True)
+    assert resumed.resumed_from_epoch == CRASH_EPOCH - 1
+    assert_same_run(runs.straight, resumed)
