@@ -259,3 +259,27 @@ def test_the_celery_worker_decodes_in_worker_processes(tmp_path, monkeypatch):
         assert "daemonic processes are not allowed" not in log
     finally:
         stack.stop()
+
+
+def test_a_stored_image_cut_short_by_a_crash_is_written_again(tenant, outsider):
+    from apps.datasets.canonical import canonicalize
+    from tests.support.archives import class_images, zip_bytes
+
+    entries = class_images(3)
+    canonical = canonicalize(entries[0][1])
+    blobs = blobs_folder(DatasetVersion(organization=tenant.organization))
+    cut = blobs / canonical.sha256[:2] / f"{canonical.sha256}.png"
+    cut.parent.mkdir(parents=True, exist_ok=True)
+    cut.write_bytes(canonical.png[:100])
+    version = dataset_create(
+        organization=tenant.organization,
+        user=tenant.user,
+        name="again",
+        upload=zip_upload(zip_bytes(entries)),
+    )
+
+    version = dataset_version_ingest(version_id=version.pk)
+
+    assert version.status == JobStatus.SUCCEEDED
+    assert cut.read_bytes() == canonical.png
+    assert not list(cut.parent.glob("*.partial"))
