@@ -207,7 +207,7 @@ def _store_result(run: TrainingRun, result: Any) -> ModelVersion:
             number=number,
             template=config.template,
             labels=list(result.labels),
-            input_size=int(run.hyperparameters["input_size"]),
+            input_size=result.input_size,  # what the trainer used, not what was asked
             accuracy=result.evaluation.accuracy,
             evaluation=result.evaluation.to_dict() | {"split": result.evaluation_split},
         )

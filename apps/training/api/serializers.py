@@ -1,3 +1,4 @@
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework import serializers
 
 from apps.core.fields import ScopedPrimaryKeyRelatedField
@@ -68,8 +69,11 @@ class TrainingRunSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_model_version(self, run: TrainingRun) -> str | None:
-        version = ModelVersion.unscoped.filter(run=run).values_list("pk", flat=True).first()
-        return str(version) if version else None
+        # The view selects the reverse one-to-one with the run, so this is no extra query.
+        try:
+            return str(run.model_version.pk)
+        except ObjectDoesNotExist:
+            return None
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):

@@ -58,7 +58,7 @@ class TrainingRunViewSet(TenantReadOnlyViewSet):
     serializer_class = TrainingRunSerializer
 
     def get_queryset(self):  # noqa: ANN201
-        return super().get_queryset().prefetch_related("epochs")
+        return super().get_queryset().select_related("model_version").prefetch_related("epochs")
 
     @extend_schema(responses=ModelVersionSerializer)
     @action(detail=True, methods=["get"])
