@@ -9,6 +9,7 @@ from apps.analytics.api.views import UsageEventViewSet
 from apps.datasets.api.views import DatasetItemViewSet, DatasetVersionViewSet, DatasetViewSet
 from apps.deployments.api.views import EndpointViewSet
 from apps.training.api.views import (
+    LeaderboardView,
     ModelConfigViewSet,
     ModelVersionViewSet,
     TemplateListView,
@@ -31,6 +32,7 @@ urlpatterns = [
     path("auth/signup/", SignupView.as_view(), name="signup"),
     path("organization/", OrganizationView.as_view(), name="organization"),
     path("templates/", TemplateListView.as_view(), name="templates"),
+    path("datasets/<uuid:pk>/leaderboard/", LeaderboardView.as_view(), name="dataset-leaderboard"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     *router.urls,
 ]

@@ -218,6 +218,8 @@ else:
 
 # Seconds between progress writes to a job's row; the worker throttles to this.
 LEPTON_PROGRESS_INTERVAL = env_float("LEPTON_PROGRESS_INTERVAL", 1.0)
+# A training worker reads its run's status this often (between steps) to notice a cancel.
+LEPTON_CANCEL_POLL_SECONDS = env_float("LEPTON_CANCEL_POLL_SECONDS", 0.25)
 # A running job whose lease is older than this is taken to be abandoned by a dead worker.
 LEPTON_JOB_LEASE_SECONDS = env_int("LEPTON_JOB_LEASE_SECONDS", 120)
 # A job still queued after this long is sent to the broker again by the reaper.

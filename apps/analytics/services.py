@@ -19,3 +19,14 @@ def usage_record(
         latency_ms=latency_ms,
         api_key=api_key,
     )
+
+
+def usage_record_training(*, run: Any, device: str, gpu_seconds: float) -> UsageEvent:
+    """Record a finished training run's device and GPU time (once per run)."""
+    event, _ = UsageEvent.unscoped.get_or_create(
+        organization_id=run.organization_id,
+        kind=UsageEvent.Kind.TRAINING,
+        training_run=run,
+        defaults={"device": device, "gpu_seconds": gpu_seconds},
+    )
+    return event

@@ -193,6 +193,8 @@ class ProgressReporter:
         self.interval = settings.LEPTON_PROGRESS_INTERVAL if interval is None else interval
         self._last: float | None = None
         self.writes = 0
+        #: rows the last write changed: 0 means the job is no longer running (cancelled, say)
+        self.last_rows = 1
 
     def report(self, *, force: bool = False, **fields: Any) -> bool:
         now = time.monotonic()
@@ -202,6 +204,10 @@ class ProgressReporter:
         stamp = timezone.now()
         fields["lease_expires_at"] = stamp + _lease()
         fields["updated_at"] = stamp
-        type(self.job).unscoped.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(**fields)
+        self.last_rows = (
+            type(self.job)
+            .unscoped.filter(pk=self.job.pk, status=JobStatus.RUNNING)
+            .update(**fields)
+        )
         self.writes += 1
         return True

@@ -52,7 +52,25 @@ class TrainingRun(JobModel):
     val_loss = models.FloatField(null=True, blank=True)
     val_accuracy = models.FloatField(null=True, blank=True)
     images_per_second = models.FloatField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    #: "gpu" or "cpu": the Celery queue the run was sent to
+    queue = models.CharField(max_length=16, default="gpu")
+    #: where it trained ("cuda" or "cpu"), and the GPU time it used over all attempts
     device = models.CharField(max_length=32, blank=True)
+    gpu_seconds = models.FloatField(default=0.0)
+    #: the last finished epoch the latest attempt continued from (0: started afresh)
+    resumed_from_epoch = models.PositiveIntegerField(default=0)
+    #: the stored checkpoint of the last finished epoch, while the run is unfinished
+    checkpoint = models.CharField(max_length=500, blank=True)
+    #: a few lines per epoch and event, newest last; the run page shows the tail
+    log = models.TextField(blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -70,7 +88,8 @@ class EpochMetric(TenantModel):
     run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="epochs")
     epoch = models.PositiveIntegerField()
     train_loss = models.FloatField()
-    train_accuracy = models.FloatField()
+    #: None for regression
+    train_accuracy = models.FloatField(null=True, blank=True)
     val_loss = models.FloatField(null=True, blank=True)
     val_accuracy = models.FloatField(null=True, blank=True)
     seconds = models.FloatField(default=0.0)
@@ -88,10 +107,16 @@ class ModelVersion(TenantModel):
     number = models.PositiveIntegerField()
     file = models.FileField(max_length=500)
     template = models.CharField(max_length=32)
+    #: "image-classification" or "tabular-regression"
+    task = models.CharField(max_length=32, default="image-classification")
+    #: class names (classification); empty for regression
     labels = models.JSONField(default=list)
-    input_size = models.PositiveIntegerField()
+    #: image side in pixels (classification); 0 for regression
+    input_size = models.PositiveIntegerField(default=0)
+    #: test accuracy (classification) or R² (regression): the leaderboard's headline score
     accuracy = models.FloatField(null=True, blank=True)
-    #: workers.ml.metrics.Evaluation.to_dict()
+    #: workers.ml.metrics.Evaluation.to_dict() or RegressionEvaluation.to_dict(), plus "split";
+    #: classification mistakes carry the dataset item's id as "item"
     evaluation = models.JSONField(default=dict)
 
     class Meta:

@@ -7,5 +7,6 @@ urlpatterns = [
     path("", views.model_list, name="list"),
     path("new/", views.model_create, name="create"),
     path("runs/<uuid:pk>/", views.run_detail, name="run"),
+    path("runs/<uuid:pk>/cancel/", views.run_cancel, name="cancel"),
     path("<uuid:pk>/train/", views.config_retrain, name="retrain"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -10,7 +11,11 @@ from apps.core.jobs import JobStatus
 from apps.core.views import org_page, parse_uuid, render_with_error
 from apps.datasets.models import DatasetVersion
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
-from apps.training.services import model_config_create, training_run_start
+from apps.training.services import (
+    model_config_create,
+    training_run_cancel,
+    training_run_start,
+)
 from apps.training.templates import TEMPLATES, template_get
 
 
@@ -39,7 +44,8 @@ def model_create(request: HttpRequest) -> HttpResponse:
                 raise InvalidInput(
                     "Choose a ready dataset version to train on.", field="dataset_version"
                 )
-            knobs = {k.name: request.POST.get(k.name, "") for k in template.knobs}
+            # A checkbox posts a hidden "false" before its "true": the last value wins.
+            knobs = {k.name: (request.POST.getlist(k.name) or [""])[-1] for k in template.knobs}
             config = model_config_create(
                 organization=request.organization,
                 user=request.user,
@@ -78,4 +84,15 @@ def config_retrain(request: HttpRequest, pk: str) -> HttpResponse:
     if request.method != "POST":
         return redirect("training:list")
     run = training_run_start(model_config=config, user=request.user)
+    return redirect("training:run", pk=run.pk)
+
+
+@org_page()
+def run_cancel(request: HttpRequest, pk: str) -> HttpResponse:
+    run = get_object_or_404(TrainingRun.objects.all(), pk=pk)
+    if request.method == "POST":
+        try:
+            training_run_cancel(run=run, user=request.user)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
     return redirect("training:run", pk=run.pk)

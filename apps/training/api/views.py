@@ -1,17 +1,25 @@
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import TenantAPIView, TenantReadOnlyViewSet, TenantViewSet
+from apps.datasets.models import Dataset
 from apps.training.api.serializers import (
+    LeaderboardSerializer,
     ModelConfigCreateSerializer,
     ModelConfigSerializer,
     ModelVersionSerializer,
     TrainingRunSerializer,
 )
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
-from apps.training.services import model_config_create, training_run_start
+from apps.training.selectors import dataset_leaderboard
+from apps.training.services import (
+    model_config_create,
+    training_run_cancel,
+    training_run_start,
+)
 from apps.training.templates import TEMPLATES
 
 
@@ -52,13 +60,23 @@ class ModelConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
 
 
 class TrainingRunViewSet(TenantReadOnlyViewSet):
-    """Training runs: live status, progress and per-epoch metrics."""
+    """Training runs: live status, progress, queue position, log tail and per-epoch metrics.
+
+    POST .../cancel/ stops a queued or running run (409 once it has ended).
+    """
 
     model = TrainingRun
     serializer_class = TrainingRunSerializer
 
     def get_queryset(self):  # noqa: ANN201
         return super().get_queryset().select_related("model_version").prefetch_related("epochs")
+
+    @extend_schema(request=None, responses={200: TrainingRunSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):  # noqa: ANN001, ANN201
+        """Cancel the run: a queued run never starts; a running one stops before its next step."""
+        run = training_run_cancel(run=self.get_object(), user=request.user)
+        return Response(TrainingRunSerializer(run).data)
 
     @extend_schema(responses=ModelVersionSerializer)
     @action(detail=True, methods=["get"])
@@ -84,3 +102,12 @@ class ModelVersionViewSet(TenantReadOnlyViewSet):
 
     model = ModelVersion
     serializer_class = ModelVersionSerializer
+
+
+class LeaderboardView(TenantAPIView):
+    """Every trained model of a dataset, best first (accuracy, or R² for market data)."""
+
+    @extend_schema(responses=LeaderboardSerializer)
+    def get(self, request, pk):  # noqa: ANN001, ANN201
+        dataset = get_object_or_404(Dataset.objects.all(), pk=pk)
+        return Response(LeaderboardSerializer(dataset_leaderboard(dataset)).data)

@@ -76,6 +76,8 @@ def basename_of(name: str) -> str:
         "-versions",
         "-confirm",
         "-table",
+        "-cancel",
+        "-leaderboard",
     ):
         if short.endswith(suffix):
             return short[: -len(suffix)]
@@ -221,6 +223,7 @@ def test_it_answers_404_for_another_organizations_objects_on_every_page(
         "datasets:item_thumbnail": "dataset-item",
         "datasets:item_image": "dataset-item",
         "training:run": "run",
+        "training:cancel": "run",
         "training:retrain": "model",
         "deployments:detail": "endpoint",
         "accounts:api_key_revoke": "api-key",

@@ -1,4 +1,8 @@
-"""Template knobs: defaults filled in, ranges and types enforced, unknown names refused."""
+"""Template knobs: defaults filled in, ranges, types and choices enforced, unknown names refused.
+
+The knobs come from the ML core's configs; these tests hold the portal's reading of what a
+person typed (form text or API JSON) to the same ranges the trainer enforces.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ from apps.core.errors import InvalidInput
 from apps.training.templates import TEMPLATES, Knob, template_get
 
 LEPTONNET = TEMPLATES["leptonnet"]
-KNOBS = {knob.name: knob for knob in LEPTONNET.knobs}
+KNOBS = {knob.name: knob for knob in LEPTONNET.knobs if knob.kind in ("int", "float")}
 
 
 def below(knob: Knob) -> int | float:
-    return knob.minimum - 1 if knob.kind == "int" else knob.minimum / 10
+    if knob.kind == "int":
+        return knob.minimum - 1
+    return knob.minimum / 10 if knob.minimum > 0 else -0.5
 
 
 def above(knob: Knob) -> int | float:
@@ -30,6 +36,52 @@ def refusal(values: dict) -> InvalidInput:
 def test_it_fills_in_every_default():
     assert LEPTONNET.clean({}) == {knob.name: knob.default for knob in LEPTONNET.knobs}
     assert LEPTONNET.clean(None) == LEPTONNET.clean({})
+
+
+def test_every_template_offers_the_knobs_the_issue_asks_for():
+    image = {"epochs", "batch_size", "optimizer", "learning_rate", "schedule", "weight_decay"}
+    image |= {"label_smoothing", "input_size", "flip", "crop_padding", "scale_min"}
+    image |= {"brightness", "contrast", "saturation", "greyscale_probability"}
+    image |= {"class_weights", "early_stopping_patience", "seed"}
+    assert {"leptonnet", "leptonnet-m", "leptonnet-l", "resnet18", "mobilenet_v3_small"} <= set(
+        TEMPLATES
+    )
+    for key, template in TEMPLATES.items():
+        names = {knob.name for knob in template.knobs}
+        if template.task == "image-classification":
+            assert image <= names, key
+        else:
+            assert {"epochs", "learning_rate", "optimizer", "seed"} <= names, key
+        for knob in template.knobs:
+            assert str(knob.help) and str(knob.label), (key, knob.name)
+            assert knob.clean(None) == knob.default
+        template.clean({})  # the defaults themselves are valid
+
+
+@pytest.mark.parametrize("raw, expected", [("on", True), ("false", False), (True, True)])
+def test_it_reads_true_and_false_from_a_form_or_json(raw, expected):
+    assert LEPTONNET.clean({"flip": raw})["flip"] is expected
+
+
+def test_it_refuses_a_choice_outside_the_list_naming_the_choices():
+    error = refusal({"optimizer": "adam-ish"})
+    assert error.field == "optimizer"
+    assert "adamw" in error.message and "sgd" in error.message and "'adam-ish'" in error.message
+    assert LEPTONNET.clean({"optimizer": "sgd", "schedule": "cosine"})["schedule"] == "cosine"
+
+
+def test_it_refuses_combinations_the_trainer_refuses():
+    error = refusal({"input_size": 32, "crop_padding": 32})
+    assert error.field == "crop_padding"
+    assert "31" in error.message
+
+
+def test_each_template_has_its_own_input_size_range():
+    resnet = {knob.name: knob for knob in TEMPLATES["resnet18"].knobs}
+    assert resnet["input_size"].default == 96
+    assert "pretrained" in resnet and "pretrained" not in {k.name for k in LEPTONNET.knobs}
+    assert "hidden_size" in {k.name for k in TEMPLATES["mlp"].knobs}
+    assert "hidden_size" not in {k.name for k in TEMPLATES["linear"].knobs}
 
 
 def test_it_keeps_given_values_and_defaults_the_rest():
@@ -54,8 +106,10 @@ def test_it_gives_ints_for_int_knobs_and_floats_for_float_knobs():
 @pytest.mark.parametrize("name", KNOBS)
 def test_it_accepts_both_ends_of_each_range(name):
     knob = KNOBS[name]
-    assert LEPTONNET.clean({name: knob.minimum})[name] == knob.minimum
-    assert LEPTONNET.clean({name: knob.maximum})[name] == knob.maximum
+    # The random shift must stay below the image size: give it the largest image.
+    room = {"input_size": KNOBS["input_size"].maximum} if name == "crop_padding" else {}
+    assert LEPTONNET.clean({name: knob.minimum} | room)[name] == knob.minimum
+    assert LEPTONNET.clean({name: knob.maximum} | room)[name] == knob.maximum
 
 
 @pytest.mark.parametrize("side", [below, above])
@@ -93,7 +147,7 @@ def test_it_refuses_wrong_types(name, raw):
     assert repr(raw) in error.message
 
 
-@pytest.mark.parametrize("name", [k.name for k in LEPTONNET.knobs if k.kind == "int"])
+@pytest.mark.parametrize("name", [k.name for k in KNOBS.values() if k.kind == "int"])
 @pytest.mark.parametrize("raw", [1.5, "2.5", "10.0", "1e3"])
 def test_it_refuses_fractions_and_float_text_for_whole_number_knobs(name, raw):
     error = refusal({name: raw})
@@ -105,7 +159,7 @@ def test_it_refuses_an_unknown_knob_naming_it_and_the_known_ones():
     error = refusal({"epochs": 3, "learnin_rate": 0.1})
     assert error.field == "learnin_rate"
     assert "'learnin_rate'" in error.message
-    for name in KNOBS:
+    for name in (knob.name for knob in LEPTONNET.knobs):
         assert name in error.message
 
 
@@ -126,15 +180,20 @@ def test_the_api_publishes_templates_with_their_knobs(api, outsider):
         body = published[key]
         assert body["name"] == str(template.name)
         assert body["description"]
+        assert body["task"] == template.task
+        assert body["queue"] == ("cpu" if template.task == "tabular-regression" else "gpu")
         knobs = {knob["name"]: knob for knob in body["knobs"]}
         assert list(knobs) == [knob.name for knob in template.knobs]
         for knob in template.knobs:
             data = knobs[knob.name]
             assert data["kind"] == knob.kind
-            assert data["minimum"] == knob.minimum
-            assert data["maximum"] == knob.maximum
             assert data["default"] == knob.default
-            assert data["minimum"] <= data["default"] <= data["maximum"]
+            if knob.kind in ("int", "float"):
+                assert data["minimum"] == knob.minimum
+                assert data["maximum"] == knob.maximum
+                assert data["minimum"] <= data["default"] <= data["maximum"]
+            if knob.kind == "choice":
+                assert data["default"] in data["choices"]
             assert data["help"] == str(knob.help) and data["help"]
             assert data["label"] == str(knob.label)
 
