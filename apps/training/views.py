@@ -11,6 +11,7 @@ from apps.core.jobs import JobStatus
 from apps.core.views import org_page, parse_uuid, render_with_error
 from apps.datasets.models import DatasetVersion
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
+from apps.training.presenters import evaluation_context
 from apps.training.services import (
     model_config_create,
     training_run_cancel,
@@ -69,10 +70,7 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
     model_version = ModelVersion.objects.filter(run=run).first()
     context = {"run": run, "model_version": model_version}
     if model_version:
-        evaluation = model_version.evaluation
-        context["confusion_rows"] = list(
-            zip(evaluation["labels"], evaluation["confusion"], strict=True)
-        )
+        context |= evaluation_context(model_version)
     if request.GET.get("fragment") == "evaluation":
         return render(request, "training/_evaluation.html", context)
     return render(request, "training/run.html", context)
