@@ -191,7 +191,10 @@ CELERY_IMPORTS = ["workers.tasks.datasets", "workers.tasks.training", "workers.t
 # its message was re-queued) is sent again. `manage.py serve` runs beat inside its worker;
 # production runs one `celery beat`.
 CELERY_BEAT_SCHEDULE = {
-    "jobs-reap": {"task": "workers.tasks.maintenance.jobs_reap_task", "schedule": 60.0},
+    "jobs-reap": {
+        "task": "workers.tasks.maintenance.jobs_reap_task",
+        "schedule": env_float("LEPTON_REAP_INTERVAL_SECONDS", 60.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -7,7 +7,9 @@ REDIS_URL). The processes are started with the same command lines as `manage.py 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +46,7 @@ class Stack:
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     cleanups: list = field(default_factory=list)
+    workers: list[subprocess.Popen] = field(default_factory=list)
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -57,6 +60,39 @@ class Stack:
         if result.returncode:
             raise StackError(f"manage.py {' '.join(args)} failed:\n{result.stderr[-3000:]}")
         return result.stdout
+
+    def add_worker(self, *, concurrency: int = 2, wait: bool = True) -> subprocess.Popen:
+        """Start one more Celery worker, exactly as `manage.py serve` starts one."""
+        name = f"e2e-{uuid.uuid4().hex[:6]}"
+        log = self.data_dir / f"worker-{name}.log"
+        self.logs.insert(len(self.workers), log)
+        process = subprocess.Popen(
+            worker_command(concurrency=concurrency, name=f"{name}@%h"),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        self.workers.append(process)
+        deadline = time.monotonic() + 90
+        while wait and " ready." not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise StackError(f"the new worker did not start:\n{self.log_tail()}")
+            time.sleep(0.2)
+        return process
+
+    def kill_workers(self) -> list[int]:
+        """SIGKILL every worker process and its pool children, as a crashed machine would."""
+        killed = []
+        for worker in self.workers:
+            if worker.poll() is None:
+                for pid in [*_descendants(worker.pid), worker.pid]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                worker.wait(timeout=30)
+        return killed
 
     def log_tail(self, chars: int = 4000) -> str:
         return "\n".join(
@@ -76,6 +112,25 @@ class Stack:
                 process.kill()
         for cleanup in reversed(self.cleanups):
             cleanup()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, found through /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 def _postgres_database(env: dict[str, str], stack_cleanups: list) -> str:
@@ -110,7 +165,13 @@ def _redis_database() -> str:
     return url
 
 
-def start_stack(backend: str, data_dir: Path, *, worker_concurrency: int = 2) -> Stack:
+def start_stack(
+    backend: str,
+    data_dir: Path,
+    *,
+    worker_concurrency: int = 2,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
         DJANGO_SETTINGS_MODULE="lepton_portal.settings",
@@ -118,6 +179,7 @@ def start_stack(backend: str, data_dir: Path, *, worker_concurrency: int = 2) ->
         LEPTON_PROGRESS_INTERVAL="0.25",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=str(ROOT),
+        **(extra_env or {}),
     )
     port = free_port()
     stack = Stack(backend=backend, base_url=f"http://127.0.0.1:{port}", data_dir=data_dir, env=env)
@@ -129,22 +191,18 @@ def start_stack(backend: str, data_dir: Path, *, worker_concurrency: int = 2) ->
     try:
         stack.manage("migrate", "--noinput", "-v0")
         stack.manage("collectstatic", "--noinput", "-v0")
-        for name, command in (
-            (
-                "worker",
-                worker_command(
-                    concurrency=worker_concurrency, name=f"e2e-{uuid.uuid4().hex[:6]}@%h"
-                ),
-            ),
-            ("web", web_command(port=port)),
-        ):
-            log = data_dir / f"{name}.log"
-            stack.logs.append(log)
-            stack.processes.append(
-                subprocess.Popen(
-                    command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-                )
+        stack.add_worker(concurrency=worker_concurrency, wait=False)
+        log = data_dir / "web.log"
+        stack.logs.append(log)
+        stack.processes.append(
+            subprocess.Popen(
+                web_command(port=port),
+                cwd=ROOT,
+                env=env,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
             )
+        )
         _wait_until_up(stack)
     except BaseException:
         stack.stop()
