@@ -19,6 +19,10 @@ class ModelConfig(TenantModel):
         "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="model_configs"
     )
     hyperparameters = models.JSONField(_("settings"), default=dict)
+    #: weights the customer uploaded to start training from (image templates), checked to fit
+    pretrained_weights = models.FileField(_("pretrained weights"), max_length=500, blank=True)
+    pretrained_weights_name = models.CharField(max_length=255, blank=True)
+    pretrained_weights_bytes = models.BigIntegerField(default=0)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -25,19 +25,33 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Max, Value
+from django.db.models import Max, Sum, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 from apps.analytics.services import usage_record_training
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, InvalidInput, ServiceError
+from apps.core.errors import (
+    Conflict,
+    InvalidInput,
+    PayloadTooLarge,
+    QuotaExceeded,
+    ServiceError,
+)
 from apps.core.jobs import MAX_ATTEMPTS, JobStatus, ProgressReporter, job_finish, job_run
+from apps.core.text import human_size
 from apps.datasets.models import DatasetItem, DatasetKind, DatasetVersion, Split
+from apps.datasets.services import organization_storage_used
 from apps.tenants.models import Organization
 from apps.training.models import EpochMetric, ModelConfig, ModelVersion, TrainingRun
-from apps.training.templates import TABULAR_REGRESSION, Template, template_get
+from apps.training.templates import (
+    IMAGE_CLASSIFICATION,
+    TABULAR_REGRESSION,
+    Template,
+    template_get,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +145,95 @@ def model_config_create(
     )
     audit_record(organization=organization, actor=user, action="model.create", target=config)
     return config
+
+
+def model_config_weights_attach(
+    *, model_config: ModelConfig, upload: UploadedFile, user: Any
+) -> ModelConfig:
+    """Keep weights the customer uploaded; the model's runs start from them.
+
+    The file must be a PyTorch state dict (a torchvision ``.pth``) or a Lepton model file of the
+    same template; it is read with ``weights_only`` (no code in it can run) and checked to fit
+    the template before it is stored, replacing earlier uploaded weights.
+
+    Raises:
+        InvalidInput: for a table template, an empty or unreadable file, or weights that do
+            not fit, saying which tensors.
+        PayloadTooLarge: over LEPTON_MAX_WEIGHTS_MB.
+        QuotaExceeded: over the organization's storage quota.
+    """
+    from workers.ml.architectures import build_model, load_pretrained
+
+    template = template_get(model_config.template)
+    name = Path(upload.name or "weights.pth").name[:255]
+    if template.task != IMAGE_CLASSIFICATION:
+        raise InvalidInput(
+            f"Template {template.key} learns from a table and starts from scratch; pretrained "
+            "weights only apply to image templates.",
+            field="file",
+        )
+    limit = settings.LEPTON_MAX_WEIGHTS_BYTES
+    if upload.size > limit:
+        raise PayloadTooLarge(
+            f"'{name}' is {human_size(upload.size)}; weights files are limited to "
+            f"{human_size(limit)}.",
+            field="file",
+        )
+    if upload.size == 0:
+        raise InvalidInput(f"'{name}' is empty.", field="file")
+    organization = model_config.organization
+    used = organization_storage_used(organization=organization) + (
+        ModelConfig.unscoped.filter(organization=organization).aggregate(
+            n=Sum("pretrained_weights_bytes")
+        )["n"]
+        or 0
+    )
+    if used + upload.size > organization.storage_quota_bytes:
+        raise QuotaExceeded(
+            f"'{name}' would take your organization's storage over its quota of "
+            f"{human_size(organization.storage_quota_bytes)}. Delete datasets you no longer "
+            "need or ask a platform admin for a larger quota.",
+            field="file",
+        )
+    labels = model_config.dataset_version.labels
+    with tempfile.NamedTemporaryFile(prefix="lepton-weights-", suffix=".pt") as local:
+        for chunk in upload.chunks():
+            local.write(chunk)
+        local.flush()
+        try:
+            load_pretrained(
+                build_model(template.key, num_classes=max(2, len(labels))),
+                template.key,
+                Path(local.name),
+            )
+        except ValueError as exc:
+            message = str(exc).replace(Path(local.name).name, f"'{name}'")
+            raise InvalidInput(
+                f"{message}. Upload a state dict saved with torch.save(model.state_dict()) "
+                f"from a {template.name}, or a model file of this template.",
+                field="file",
+            )
+        local.seek(0)
+        previous = model_config.pretrained_weights.name
+        stored = default_storage.save(
+            f"orgs/{organization.pk}/weights/{model_config.pk}-{uuid.uuid4().hex}.pt", File(local)
+        )
+    ModelConfig.unscoped.filter(pk=model_config.pk).update(
+        pretrained_weights=stored,
+        pretrained_weights_name=name,
+        pretrained_weights_bytes=upload.size,
+        updated_at=timezone.now(),
+    )
+    _delete_stored(previous)
+    audit_record(
+        organization=organization,
+        actor=user,
+        action="model.weights",
+        target=model_config,
+        data={"file": name, "bytes": upload.size},
+    )
+    model_config.refresh_from_db()
+    return model_config
 
 
 def training_run_start(*, model_config: ModelConfig, user: Any) -> TrainingRun:
@@ -455,9 +558,18 @@ def _train_classifier(run: TrainingRun, template: Template, session: _RunSession
         .order_by("split", "label", "original_name", "pk")
         .values_list("pk", "file", "label", "split")
     )
-    config = template.config(run.hyperparameters)
+    weights = run.model_config.pretrained_weights.name
     session.on_gpu = pick_device(_device()).type == "cuda"
-    with _local_files([name for _, name, _, _ in items]) as paths:
+    names = [name for _, name, _, _ in items]
+    with _local_files(names + ([weights] if weights else [])) as paths:
+        config = template.config(
+            run.hyperparameters, pretrained_path=str(paths[weights]) if weights else None
+        )
+        if weights and not session.resume:
+            _log(
+                run,
+                f"Starting from the uploaded weights {run.model_config.pretrained_weights_name}.",
+            )
         by_split: dict[str, list[LabeledImage]] = {s: [] for s in Split.values}
         ids: dict[str, list[str]] = {s: [] for s in Split.values}
         for pk, name, label, split in items:

@@ -157,9 +157,10 @@ class Template:
 
         return TrainConfig
 
-    def config(self, values: dict[str, Any]) -> Any:
-        """The ML core's config for already cleaned ``values`` (TrainConfig/RegressionConfig)."""
-        return self._config_class()(template=self.key, **values)
+    def config(self, values: dict[str, Any], **fixed: Any) -> Any:
+        """The ML core's config for already cleaned ``values`` (TrainConfig/RegressionConfig);
+        ``fixed`` sets fields that are no knobs (``pretrained_path``)."""
+        return self._config_class()(template=self.key, **values, **fixed)
 
     def clean(self, values: dict[str, Any] | None) -> dict[str, Any]:
         """Every knob's typed, validated value: given ones checked, missing ones defaulted.

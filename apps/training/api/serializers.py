@@ -10,7 +10,16 @@ from apps.training.selectors import run_log_tail, run_queue_position
 class ModelConfigSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelConfig
-        fields = ["id", "name", "template", "dataset_version", "hyperparameters", "created_at"]
+        fields = [
+            "id",
+            "name",
+            "template",
+            "dataset_version",
+            "hyperparameters",
+            "pretrained_weights_name",
+            "pretrained_weights_bytes",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -149,3 +158,10 @@ class LeaderboardSerializer(serializers.Serializer):
     dataset = serializers.UUIDField()
     metric = serializers.ChoiceField(choices=["accuracy", "r2"])
     entries = LeaderboardEntrySerializer(many=True)
+
+
+class WeightsUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A PyTorch state dict (torch.save(model.state_dict())) or a Lepton model file "
+        "of the same template; read with weights_only, checked to fit before it is kept."
+    )

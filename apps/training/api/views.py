@@ -2,9 +2,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api import TenantAPIView, TenantReadOnlyViewSet, TenantViewSet
+from apps.core.errors import InvalidInput
 from apps.datasets.models import Dataset
 from apps.training.api.serializers import (
     LeaderboardSerializer,
@@ -12,11 +14,13 @@ from apps.training.api.serializers import (
     ModelConfigSerializer,
     ModelVersionSerializer,
     TrainingRunSerializer,
+    WeightsUploadSerializer,
 )
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
 from apps.training.selectors import dataset_leaderboard
 from apps.training.services import (
     model_config_create,
+    model_config_weights_attach,
     training_run_cancel,
     training_run_start,
 )
@@ -51,6 +55,19 @@ class ModelConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
             run = training_run_start(model_config=config, user=request.user)
             body["run"] = str(run.pk)
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=WeightsUploadSerializer, responses={200: ModelConfigSerializer})
+    @action(detail=True, methods=["put"], parser_classes=[MultiPartParser])
+    def weights(self, request, pk=None):  # noqa: ANN001, ANN201
+        """Upload pretrained weights (multipart field `file`) for the model's next runs."""
+        config = self.get_object()
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput(
+                "Send the weights file as multipart form field 'file'.", field="file"
+            )
+        config = model_config_weights_attach(model_config=config, upload=upload, user=request.user)
+        return Response(ModelConfigSerializer(config).data)
 
     @extend_schema(request=None, responses={202: TrainingRunSerializer})
     @action(detail=True, methods=["post"])

@@ -77,6 +77,7 @@ def basename_of(name: str) -> str:
         "-confirm",
         "-table",
         "-cancel",
+        "-weights",
         "-leaderboard",
     ):
         if short.endswith(suffix):
@@ -225,6 +226,7 @@ def test_it_answers_404_for_another_organizations_objects_on_every_page(
         "training:run": "run",
         "training:cancel": "run",
         "training:retrain": "model",
+        "training:leaderboard": "dataset",
         "deployments:detail": "endpoint",
         "accounts:api_key_revoke": "api-key",
     }
