@@ -153,6 +153,8 @@ LEPTON_MAX_ARCHIVE_ENTRIES = env_int("LEPTON_MAX_ARCHIVE_ENTRIES", 50_000)
 LEPTON_MAX_ARCHIVE_BYTES = env_int("LEPTON_MAX_ARCHIVE_MB", 4096) * 1024 * 1024
 LEPTON_MAX_IMAGE_BYTES = env_int("LEPTON_MAX_IMAGE_MB", 50) * 1024 * 1024
 LEPTON_MAX_PREDICT_BYTES = env_int("LEPTON_MAX_PREDICT_MB", 10) * 1024 * 1024
+# Most rows one call to a tabular-regression endpoint may send (400 above).
+LEPTON_MAX_PREDICT_ROWS = env_int("LEPTON_MAX_PREDICT_ROWS", 1000)
 LEPTON_MAX_WEIGHTS_BYTES = env_int("LEPTON_MAX_WEIGHTS_MB", 500) * 1024 * 1024
 # Tabular (market data) uploads: a CSV larger than these is refused at upload.
 LEPTON_MAX_TABLE_ROWS = env_int("LEPTON_MAX_TABLE_ROWS", 1_000_000)
