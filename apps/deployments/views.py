@@ -1,16 +1,29 @@
-"""Endpoint pages: deploy a model version, try it from the browser."""
+"""Endpoint pages: deploy a model version, see how to call it, try it from the browser."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from apps.analytics.models import UsageEvent
+from apps.core.errors import ServiceError
 from apps.core.views import org_page, parse_uuid
 from apps.deployments.models import Endpoint
-from apps.deployments.services import endpoint_create
+from apps.deployments.services import endpoint_create, endpoint_row_schema
 from apps.training.models import ModelVersion
+from workers.ml.checkpoint import TABULAR_REGRESSION
+
+KIND_NAMES = {
+    "numeric": _("number"),
+    "categorical": _("category (text)"),
+    "boolean": _("yes/no (true or false)"),
+}
 
 
 @org_page()
@@ -36,12 +49,37 @@ def endpoint_deploy(request: HttpRequest) -> HttpResponse:
 @org_page()
 def endpoint_detail(request: HttpRequest, pk: str) -> HttpResponse:
     endpoint = get_object_or_404(
-        Endpoint.objects.select_related("model_version__model_config"), pk=pk
+        Endpoint.objects.select_related("model_version__model_config__dataset_version"), pk=pk
     )
     usage = UsageEvent.objects.filter(endpoint=endpoint)[:20]
     predict_url = request.build_absolute_uri(f"/api/v1/endpoints/{endpoint.pk}/predict/")
-    return render(
-        request,
-        "deployments/detail.html",
-        {"endpoint": endpoint, "usage": usage, "predict_url": predict_url},
-    )
+    context: dict[str, Any] = {"endpoint": endpoint, "usage": usage, "predict_url": predict_url}
+    if endpoint.model_version.task == TABULAR_REGRESSION:
+        context.update(_tabular_context(endpoint))
+    return render(request, "deployments/detail.html", context)
+
+
+def _tabular_context(endpoint: Endpoint) -> dict[str, Any]:
+    """The columns a regression endpoint reads and a curl call with a JSON row to copy."""
+    try:
+        schema = endpoint_row_schema(endpoint=endpoint)
+    except ServiceError as exc:
+        return {"tabular": True, "model_error": exc.message}
+    body = json.dumps({"rows": [schema.example_row]}, ensure_ascii=False)
+    return {
+        "tabular": True,
+        "max_rows": settings.LEPTON_MAX_PREDICT_ROWS,
+        "target": schema.target,
+        "columns": [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "kind_name": KIND_NAMES.get(c.kind, c.kind),
+                "example": json.dumps(c.example, ensure_ascii=False),
+            }
+            for c in schema.columns
+        ],
+        "example_cut": len(schema.columns) > len(schema.example_row),
+        # Single-quoted for the shell: a quote inside the JSON becomes '\''.
+        "curl_body": "'" + body.replace("'", "'\\''") + "'",
+    }
