@@ -221,10 +221,20 @@ def test_it_refuses_an_image_over_the_limit(api, tenant, predict_url, settings, 
     assert_one_event(tenant, predict_url, 413)
 
 
+def test_it_refuses_json_saying_how_to_send_the_image(api, tenant, predict_url):
+    r = api.post(predict_url, {"image": "aGVsbG8="})  # JSON rows are for regression endpoints
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["code"] == "wrong_input"
+    assert "application/json" in error["message"]
+    assert "multipart form field 'image'" in error["message"]
+    assert_one_event(tenant, predict_url, 400)
+
+
 def test_it_records_an_unsupported_content_type_too(api, tenant, predict_url):
-    r = api.post(predict_url, {"image": "aGVsbG8="})  # JSON, which the endpoint does not take
+    r = api.post(predict_url, "aGVsbG8=", content_type="text/plain")
     assert r.status_code == 415
-    assert "application/json" in r.json()["error"]["message"]
+    assert "text/plain" in r.json()["error"]["message"]
     assert_one_event(tenant, predict_url, 415)
 
 
