@@ -28,37 +28,55 @@ def model_list(request: HttpRequest) -> HttpResponse:
 
 @org_page()
 def model_create(request: HttpRequest) -> HttpResponse:
-    versions = DatasetVersion.objects.filter(status=JobStatus.SUCCEEDED).select_related("dataset")
-    template_key = request.POST.get("template") or request.GET.get("template") or "leptonnet"
+    """The low-code form: a template, a ready dataset version of its kind, the knobs.
+
+    ?template=key shows that template's knobs and dataset versions (the page's script swaps
+    those parts in without a reload); a refused value comes back beside its field, as typed.
+    """
+    from apps.training.forms import knob_groups, posted_knobs
+
+    data = request.POST if request.method == "POST" else request.GET
+    ready = (
+        DatasetVersion.objects.filter(status=JobStatus.SUCCEEDED)
+        .select_related("dataset")
+        .order_by("dataset__name", "-number")
+    )
+    version_id = parse_uuid(data.get("dataset_version"))
+    chosen = ready.filter(pk=version_id).first() if version_id else None
+    # Without a template asked for, start from one that fits the chosen (or any ready) data.
+    kinds = {chosen.dataset.kind} if chosen else set(ready.values_list("dataset__kind", flat=True))
+    fallback = "linear" if kinds == {"tabular"} else "leptonnet"
+    template = TEMPLATES.get(data.get("template") or fallback) or TEMPLATES[fallback]
+    typed = posted_knobs(template, data) if request.method == "POST" else {}
     context: dict = {
-        "versions": versions,
         "templates": TEMPLATES.values(),
-        "template": TEMPLATES.get(template_key, TEMPLATES["leptonnet"]),
-        "values": request.POST if request.method == "POST" else request.GET,
+        "template": template,
+        "versions": [v for v in ready if v.dataset.kind == template.dataset_kind],
+        "has_versions": bool(kinds),
+        "chosen_version": chosen,
+        "name": data.get("name", ""),
     }
     if request.method == "POST":
         try:
-            template = template_get(template_key)
-            version_id = parse_uuid(request.POST.get("dataset_version"))
-            version = versions.filter(pk=version_id).first() if version_id else None
-            if version is None:
+            template_get(data.get("template", ""))  # an unknown key is refused, not replaced
+            if chosen is None:
                 raise InvalidInput(
                     "Choose a ready dataset version to train on.", field="dataset_version"
                 )
-            # A checkbox posts a hidden "false" before its "true": the last value wins.
-            knobs = {k.name: (request.POST.getlist(k.name) or [""])[-1] for k in template.knobs}
             config = model_config_create(
                 organization=request.organization,
                 user=request.user,
-                name=request.POST.get("name", ""),
+                name=data.get("name", ""),
                 template=template.key,
-                dataset_version=version,
-                hyperparameters=knobs,
+                dataset_version=chosen,
+                hyperparameters=typed,
             )
             run = training_run_start(model_config=config, user=request.user)
         except ServiceError as exc:
+            context["groups"] = knob_groups(template, typed, exc)
             return render_with_error(request, "training/create.html", context, exc)
         return redirect("training:run", pk=run.pk)
+    context["groups"] = knob_groups(template, typed)
     return render(request, "training/create.html", context)
 
 

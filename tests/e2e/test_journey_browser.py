@@ -97,8 +97,9 @@ def test_it_runs_the_whole_journey_in_a_browser(embedded_stack, chromium, shots)
     page.fill("input[name=name]", "Shape sorter")
     page.fill("input[name=epochs]", "999")
     page.get_by_role("button", name="Start training").click()
-    # The browser refuses an out-of-range value before sending it (the API says why, too).
-    assert page.locator("input[name=epochs]").evaluate("e => e.validity.rangeOverflow")
+    # The portal refuses an out-of-range value beside its field and says what is allowed.
+    error = page.locator("[data-testid=field-error-epochs]").inner_text()
+    assert "epochs must be a whole number between 1 and 200; got '999'" in error
     assert "/models/new/" in page.url
     page.fill("input[name=name]", "Shape sorter")
     page.fill("input[name=epochs]", "15")
