@@ -22,7 +22,9 @@ from apps.training.templates import TEMPLATES, template_get
 
 @org_page()
 def model_list(request: HttpRequest) -> HttpResponse:
-    runs = TrainingRun.objects.select_related("model_config__dataset_version__dataset")
+    runs = TrainingRun.objects.select_related(
+        "model_config__dataset_version__dataset", "model_version"
+    )
     return render(request, "training/list.html", {"runs": runs})
 
 
@@ -82,15 +84,39 @@ def model_create(request: HttpRequest) -> HttpResponse:
 
 @org_page()
 def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    """The live run page (run.js polls the run API); ?fragment=curves and ?fragment=evaluation
+    return the parts it swaps in when an epoch ends and when the run finishes."""
+    from apps.training.curves import run_charts
+    from apps.training.selectors import run_log_tail, run_queue_position
+
     run = get_object_or_404(
         TrainingRun.objects.select_related("model_config__dataset_version__dataset"), pk=pk
     )
+    template = TEMPLATES.get(run.model_config.template)
+    tabular = run.model_config.dataset_version.dataset.kind == "tabular"
+    epochs = list(run.epochs.all())
+    context: dict = {
+        "run": run,
+        "charts": run_charts(epochs, total_epochs=run.total_epochs, classification=not tabular),
+        "curve_epochs": len(epochs),
+    }
+    fragment = request.GET.get("fragment")
+    if fragment == "curves":
+        return render(request, "training/_curves.html", context)
     model_version = ModelVersion.objects.filter(run=run).first()
-    context = {"run": run, "model_version": model_version}
+    context["model_version"] = model_version
     if model_version:
         context |= evaluation_context(model_version)
-    if request.GET.get("fragment") == "evaluation":
+    if fragment == "evaluation":
         return render(request, "training/_evaluation.html", context)
+    labels = {k.name: k.label for k in template.knobs} if template else {}
+    context |= {
+        "template": template,
+        "tabular": tabular,
+        "queue_position": run_queue_position(run),
+        "log_text": "\n".join(run_log_tail(run)),
+        "settings": [(labels.get(k, k), v) for k, v in run.hyperparameters.items()],
+    }
     return render(request, "training/run.html", context)
 
 

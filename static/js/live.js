@@ -44,6 +44,8 @@
           const data = await response.json();
           window.leptonLive.polls += 1;
           apply(root, data);
+          // Pages that show more than [data-bind] fields (the run page) listen for this.
+          root.dispatchEvent(new CustomEvent("live:update", { detail: data }));
           if (FINISHED.includes(data.status)) {
             await swapFragment(root);
             return;
