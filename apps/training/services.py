@@ -371,7 +371,8 @@ class _RunSession:
         self.output_dir.mkdir()
         self.started = time.monotonic()
         self.gpu_seconds_before = run.gpu_seconds
-        self.on_gpu = False
+        #: "cuda" or "cpu", set by the trainer once it picked the device
+        self.device = ""
         self._epoch_done = False
         self._reported = False
         self._epoch_started = time.monotonic()
@@ -394,6 +395,10 @@ class _RunSession:
             _log(self.run, "The last checkpoint could not be read; starting again from epoch 1.")
             return False
         return True
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device == "cuda"
 
     def gpu_seconds(self) -> float:
         spent = time.monotonic() - self.started if self.on_gpu else 0.0
@@ -422,9 +427,11 @@ class _RunSession:
 
     def on_progress(self, progress: Any) -> None:
         extra: dict[str, Any] = {}
-        if self.resume and not self._reported:
-            # The loop's first report of a resumed run stands at the checkpoint's epoch.
-            extra["resumed_from_epoch"] = progress.epoch
+        if not self._reported:
+            extra["device"] = self.device
+            if self.resume:
+                # The loop's first report of a resumed run stands at the checkpoint's epoch.
+                extra["resumed_from_epoch"] = progress.epoch
         self._reported = True
         epoch_end = self._epoch_done and progress.phase == "train"
         if epoch_end:
@@ -559,7 +566,7 @@ def _train_classifier(run: TrainingRun, template: Template, session: _RunSession
         .values_list("pk", "file", "label", "split")
     )
     weights = run.model_config.pretrained_weights.name
-    session.on_gpu = pick_device(_device()).type == "cuda"
+    session.device = pick_device(_device()).type
     names = [name for _, name, _, _ in items]
     with _local_files(names + ([weights] if weights else [])) as paths:
         config = template.config(
@@ -649,7 +656,7 @@ def _train_regressor(run: TrainingRun, template: Template, session: _RunSession)
         text.detach()
     data = TabularData.from_records(rows, features=features, target=schema["target"])
     config = template.config(run.hyperparameters)
-    session.on_gpu = pick_device(_device()).type == "cuda"
+    session.device = pick_device(_device()).type
     result = train_regressor(
         config=config,
         data=data,
