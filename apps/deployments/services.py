@@ -187,7 +187,8 @@ def _row_schema(version: ModelVersion, predictor: TabularPredictor) -> RowSchema
     return row_schema(
         features=predictor.columns,
         target=predictor.target_name,
-        table=version.model_config.dataset_version.schema,
+        # As the table was when the model trained (older versions: the dataset's schema now).
+        table=version.input_schema or version.model_config.dataset_version.schema,
     )
 
 

@@ -117,6 +117,10 @@ class ModelVersion(TenantModel):
     labels = models.JSONField(default=list)
     #: image side in pixels (classification); 0 for regression
     input_size = models.PositiveIntegerField(default=0)
+    #: regression: the table's schema as it was when the model trained (column types, roles,
+    #: typical values), so a later change to the dataset's columns cannot change what the
+    #: deployed model reads
+    input_schema = models.JSONField(default=dict, blank=True)
     #: test accuracy (classification) or R² (regression): the leaderboard's headline score
     accuracy = models.FloatField(null=True, blank=True)
     #: workers.ml.metrics.Evaluation.to_dict() or RegressionEvaluation.to_dict(), plus "split";

@@ -688,6 +688,7 @@ def _train_regressor(run: TrainingRun, template: Template, session: _RunSession)
         evaluation=evaluation,
         throughput=result.rows_per_second,
         summary=f"R² {result.evaluation.r2:.3f}, MAE {result.evaluation.mae:.4g}",
+        input_schema=schema,
     )
 
 
@@ -703,6 +704,7 @@ def _store_result(
     evaluation: dict[str, Any],
     throughput: float,
     summary: str,
+    input_schema: dict[str, Any] | None = None,
 ) -> ModelVersion | None:
     """Keep the trained model as the config's next version, exactly once per run."""
     config = run.model_config
@@ -726,6 +728,7 @@ def _store_result(
             input_size=input_size,  # what the trainer used, not what was asked
             accuracy=score,
             evaluation=evaluation,
+            input_schema=input_schema or {},
         )
         path = f"orgs/{run.organization_id}/models/{config.pk}/v{number}-{run.pk}.pt"
         with open(result.bundle_path, "rb") as handle:

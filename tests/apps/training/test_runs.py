@@ -115,6 +115,7 @@ def test_a_regression_template_trains_on_a_real_table_and_its_scores_recompute(
     assert run.status == JobStatus.SUCCEEDED, run.error
     model = version_of(run)
     assert model.task == "tabular-regression" and model.labels == [] and model.input_size == 0
+    assert model.input_schema["target"] == "lifeExp" == version.schema["target"]
     evaluation = model.evaluation
     assert evaluation["target"] == "lifeExp"
     assert model.accuracy == evaluation["r2"]
