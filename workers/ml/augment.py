@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from workers.ml.data import MEAN, STD, normalize
+from workers.ml.data import _normalize_constants, normalize
 
 __all__ = ["Augmentation"]
 
@@ -140,6 +140,5 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
 
 def _normalize_unit(x: torch.Tensor) -> torch.Tensor:
     """Like :func:`workers.ml.data.normalize`, for float images in 0..1."""
-    scale = torch.tensor([1.0 / s for s in STD], device=x.device).view(3, 1, 1)
-    shift = torch.tensor([-m / s for m, s in zip(MEAN, STD, strict=True)], device=x.device)
-    return torch.addcmul(shift.view(3, 1, 1), x, scale)
+    scale, shift = _normalize_constants(x.device, 1.0)
+    return torch.addcmul(shift, x, scale)

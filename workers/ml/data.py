@@ -98,11 +98,32 @@ def normalize(batch_uint8: torch.Tensor) -> torch.Tensor:
     """Turn uint8 images ((N, 3, H, W) or (3, H, W)) into float32 model input on their device."""
     if batch_uint8.dtype != torch.uint8:
         raise TypeError(f"expected a uint8 tensor, got {batch_uint8.dtype}")
-    device = batch_uint8.device
-    # Folding /255 into the statistics turns three elementwise passes into one multiply-add.
-    scale = torch.tensor([1.0 / (255.0 * s) for s in STD], device=device).view(3, 1, 1)
-    shift = torch.tensor([-m / s for m, s in zip(MEAN, STD, strict=True)], device=device)
-    return torch.addcmul(shift.view(3, 1, 1), batch_uint8.float(), scale)
+    scale, shift = _normalize_constants(batch_uint8.device, 255.0)
+    return torch.addcmul(shift, batch_uint8.float(), scale)
+
+
+# (device, pixel range) -> (scale, shift), each (3, 1, 1) float32. Building them on a GPU is a
+# copy from host memory that waits for all queued work, so every training step would stall the
+# device if they were built per call.
+_NORMALIZE_CONSTANTS: dict[tuple[torch.device, float], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _normalize_constants(
+    device: torch.device, pixel_max: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x * scale + shift`` maps pixels in 0..``pixel_max`` to normalised model input."""
+    key = (device, pixel_max)
+    constants = _NORMALIZE_CONSTANTS.get(key)
+    if constants is None:
+        # Plain tensors even when first asked for under inference_mode, so training may use them.
+        with torch.inference_mode(False):
+            # Folding the range into the statistics turns three elementwise passes into one
+            # multiply-add.
+            scale = torch.tensor([1.0 / (pixel_max * s) for s in STD], device=device)
+            shift = torch.tensor([-m / s for m, s in zip(MEAN, STD, strict=True)], device=device)
+            constants = (scale.view(3, 1, 1), shift.view(3, 1, 1))
+        _NORMALIZE_CONSTANTS[key] = constants
+    return constants
 
 
 def _resized_chw(image: Image.Image, input_size: int) -> np.ndarray:

@@ -81,3 +81,25 @@ def test_normalize() -> None:
 def test_mean_std_are_unit_scale() -> None:
     assert np.all((np.array(MEAN) > 0) & (np.array(MEAN) < 1))
     assert np.all((np.array(STD) > 0) & (np.array(STD) < 1))
+
+
+def test_normalize_first_called_under_inference_mode_still_serves_training() -> None:
+    # The constants are cached per device: the first call must not leave inference tensors
+    # behind that a later training step (with autograd on) cannot use.
+    batch = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8, device="cpu")
+    with torch.inference_mode():
+        served = normalize(batch)
+    weight = torch.ones((), requires_grad=True)
+    trained = normalize(batch) * weight
+    trained.sum().backward()
+    assert weight.grad is not None
+    assert torch.equal(trained.detach(), served)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_normalize_on_cuda_matches_the_cpu() -> None:
+    batch = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    on_gpu = normalize(batch.cuda())
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), normalize(batch), rtol=0, atol=1e-6)
