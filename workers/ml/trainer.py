@@ -35,7 +35,14 @@ from workers.ml.checkpoint import ModelBundle, save_bundle
 from workers.ml.data import LabeledImage, load_images, normalize
 from workers.ml.device import fits_on_device, pick_device, to_device
 from workers.ml.knobs import ConfigError, check_knobs, knob, knob_schema
-from workers.ml.loop import EpochResult, Progress, TrainingCancelled, run_epochs, steps_per_epoch
+from workers.ml.loop import (
+    EpochResult,
+    Predictions,
+    Progress,
+    TrainingCancelled,
+    run_epochs,
+    steps_per_epoch,
+)
 from workers.ml.metrics import Evaluation, evaluate_classification
 from workers.ml.optimization import (
     OPTIMIZERS,
@@ -411,7 +418,7 @@ def train_classifier(
         else None
     )
 
-    def train_step(index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def train_step(index: torch.Tensor) -> tuple[torch.Tensor, Predictions]:
         batch, targets = train_data.take(index)
         inputs = augmentation.apply(batch, generator).contiguous(memory_format=memory_format)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
@@ -426,7 +433,8 @@ def train_classifier(
         loss.backward()
         optimizer.step()
         scheduler.step()
-        return loss.detach(), (logits.detach().argmax(dim=1) == targets).sum()
+        # Hits are counted by the loop when it reads them (on a GPU, for many steps at once).
+        return loss.detach(), Predictions(logits.detach(), targets)
 
     def validate() -> tuple[float, float | None]:
         loss, accuracy, _, _ = _evaluate(
