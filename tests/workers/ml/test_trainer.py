@@ -165,6 +165,7 @@ def _tiny_run(
     output: str,
     should_stop: Callable[[], bool] | None = None,
     config: TrainConfig | None = None,
+    device: str = "cpu",
 ) -> TrainResult:
     return train_classifier(
         config=config or TrainConfig(epochs=2, batch_size=8, seed=7),
@@ -174,7 +175,7 @@ def _tiny_run(
         test=splits.test,
         output_dir=root / output,
         should_stop=should_stop,
-        device="cpu",
+        device=device,
     )
 
 
@@ -414,7 +415,11 @@ def test_pick_device() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_trains_and_predicts_on_cuda(tmp_path: Path, tiny_splits: Splits) -> None:
     result = _tiny_run(
-        tmp_path, splits=tiny_splits, output="gpu", config=TrainConfig(epochs=3, batch_size=8)
+        tmp_path,
+        splits=tiny_splits,
+        output="gpu",
+        config=TrainConfig(epochs=3, batch_size=8),
+        device="cuda",
     )
     assert result.device == "cuda"
     assert result.gpu_seconds > 0
@@ -448,7 +453,12 @@ def test_augmentation_and_resume_on_cuda(tmp_path: Path, tiny_splits: Splits) ->
 
     with pytest.raises(TrainingCancelled):
         _tiny_run(
-            tmp_path, splits=tiny_splits, output="o", config=config, should_stop=stop_in_epoch_two
+            tmp_path,
+            splits=tiny_splits,
+            output="o",
+            config=config,
+            should_stop=stop_in_epoch_two,
+            device="cuda",
         )
     result = train_classifier(
         config=config,
