@@ -254,7 +254,7 @@ def test_the_celery_worker_decodes_in_worker_processes(tmp_path, monkeypatch):
         version = seen[-1]
         assert version["status"] == JobStatus.SUCCEEDED, (version, stack.log_tail())
         assert version["item_count"] == per_class * len(SHAPE_CLASSES)
-        log = (tmp_path / "worker.log").read_text(errors="replace")
+        log = "".join(p.read_text(errors="replace") for p in tmp_path.glob("worker*.log"))
         assert f"decoding {version['item_count']} images in 2 processes" in log
         assert "daemonic processes are not allowed" not in log
     finally:
