@@ -63,6 +63,7 @@ _COLUMNS = {
     "split": "split",
 }
 _DRIVE = re.compile(r"^[a-zA-Z]:")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 _UNSAFE = "unsafe path (absolute, drive letter, backslash, '..' or control character): skipped"
 _HOW = "one folder per class, e.g. cat/a.jpg, dog/b.png"
 
@@ -149,7 +150,7 @@ def _unsafe(name: str) -> bool:
         or bool(_DRIVE.match(name))
         or name.startswith("/")
         or ".." in _parts(name)
-        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or bool(_CONTROL.search(name))
     )
 
 
@@ -418,6 +419,7 @@ class ArchiveReader:
 
     def __init__(self, fileobj: BinaryIO, *, limits: Limits, source_name: str) -> None:
         self.fileobj = fileobj
+        self._zip_file: zipfile.ZipFile | None = None  # its table of contents, read once
         self.limits = limits
         self.source_name = source_name
         self.size = _size_of(fileobj)
@@ -435,6 +437,13 @@ class ArchiveReader:
         )
 
     # --- zip ----------------------------------------------------------------------------------
+
+    def _zip(self) -> zipfile.ZipFile:
+        """The zip archive: scan() and read() share its table of contents, read once (for
+        thousands of entries that takes as long as unpacking them)."""
+        if self._zip_file is None:
+            self._zip_file = self._open_zip()
+        return self._zip_file
 
     def _open_zip(self) -> zipfile.ZipFile:
         self.fileobj.seek(0)
@@ -564,14 +573,14 @@ class ArchiveReader:
                         csv_bytes.setdefault(path, Skipped(path, f"manifest {exc.reason}"))
 
         if self.kind == "zip":
-            with self._open_zip() as archive:
-                for member, info in self._zip_members(archive):
-                    note(
-                        member,
-                        lambda info=info: self._zip_read(
-                            archive, info, limit=MANIFEST_MAX_BYTES, budget=budget
-                        ),
-                    )
+            archive = self._zip()
+            for member, info in self._zip_members(archive):
+                note(
+                    member,
+                    lambda info=info: self._zip_read(
+                        archive, info, limit=MANIFEST_MAX_BYTES, budget=budget
+                    ),
+                )
         else:
             for member, stream in self._tar_members(budget):
                 note(member, lambda stream=stream: self._tar_read(stream, limit=MANIFEST_MAX_BYTES))
@@ -582,15 +591,15 @@ class ArchiveReader:
         limit = self.limits.max_entry_bytes
         budget = self._budget()
         if self.kind == "zip":
-            with self._open_zip() as archive:
-                infos = archive.infolist()
-                for entry in scan.entries:
-                    try:
-                        data = self._zip_read(archive, infos[entry.key], limit=limit, budget=budget)
-                    except (EntryTooLarge, UnreadableEntry) as exc:
-                        yield Skipped(entry.name, exc.reason)
-                        continue
-                    yield entry, data
+            archive = self._zip()
+            infos = archive.infolist()
+            for entry in scan.entries:
+                try:
+                    data = self._zip_read(archive, infos[entry.key], limit=limit, budget=budget)
+                except (EntryTooLarge, UnreadableEntry) as exc:
+                    yield Skipped(entry.name, exc.reason)
+                    continue
+                yield entry, data
             return
         wanted = {entry.key: entry for entry in scan.entries}
         for member, stream in self._tar_members(budget):

@@ -44,20 +44,25 @@ def health_report(
     *,
     duplicates: list[dict[str, Any]] | None = None,
     leakage: list[dict[str, Any]] | None = None,
+    items: list[tuple[str, str, int, int, str]] | None = None,
 ) -> dict[str, Any]:
     """The health report of `version` from its items, skipped files and ingestion findings.
 
     `duplicates` and `leakage` are found while ingesting (the copies that were dropped leave no
-    row behind); without them the ones already on the version's report are kept.
+    row behind); without them the ones already on the version's report are kept. `items`
+    ((label, split, width, height, original_format) of each item) spares the ingestion, which
+    has them at hand, reading back the rows it just wrote.
     """
     previous = version.health or {}
     duplicates = list(previous.get("duplicates", []) if duplicates is None else duplicates)
     leakage = list(previous.get("leakage", []) if leakage is None else leakage)
-    rows = list(
-        DatasetItem.unscoped.filter(version=version).values_list(
-            "label", "split", "width", "height", "original_format"
+    rows = items
+    if rows is None:
+        rows = list(
+            DatasetItem.unscoped.filter(version=version).values_list(
+                "label", "split", "width", "height", "original_format"
+            )
         )
-    )
     classes: dict[str, dict[str, int]] = {}
     for label, split, *_rest in rows:
         per_class = classes.setdefault(label, {s: 0 for s in SPLITS} | {"total": 0})

@@ -8,10 +8,12 @@ apps.datasets.services.dataset_version_ingest. The steps:
 2. a derived version copies its parent's rows (same stored images), minus removals, with
    relabels applied;
 3. new images are read from the archive (apps.datasets.archives) and the stored loose files,
-   and decoded in LEPTON_INGEST_PROCESSES worker processes (apps.datasets.canonical: bytes in,
-   bytes out, no ORM) into a canonical PNG stored once per organization at
-   orgs/<org>/blobs/<sha[:2]>/<sha>.png, with a WebP thumbnail at orgs/<org>/thumbs/<sha>.webp
-   when the image is larger than a thumbnail;
+   and decoded in LEPTON_INGEST_PROCESSES worker processes (apps.datasets.canonical: no ORM)
+   into a canonical PNG stored once per organization at orgs/<org>/blobs/<sha[:2]>/<sha>.png,
+   with a WebP thumbnail at orgs/<org>/thumbs/<sha>.webp when the image is larger than a
+   thumbnail. On local storage the worker processes write those files themselves (creating
+   thousands of small files is kernel work that is better shared) and send back only what
+   the rows need; on an object store they send the bytes and this process stores them;
 4. exact duplicates are dropped (the first copy stays), splits assigned (stratified from the
    version's ratios and seed, or the manifest's split column; existing items keep theirs);
 5. the rows, counts and the health report (apps.datasets.health) are written in one transaction.
@@ -32,6 +34,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing.process import AuthenticationString
 from typing import Any
 
@@ -39,7 +42,6 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connections, router, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -48,7 +50,14 @@ from apps.core.errors import InvalidInput
 from apps.core.jobs import JobStatus, ProgressReporter, job_finish
 from apps.core.text import human_size
 from apps.datasets import archives
-from apps.datasets.canonical import Canonical, canonicalize_batch
+from apps.datasets.canonical import (
+    Canonical,
+    Destination,
+    Stored,
+    canonicalize_batch,
+    store_batch,
+    write_file_once,
+)
 from apps.datasets.health import health_report
 from apps.datasets.models import DatasetItem, DatasetVersion, Split
 
@@ -203,16 +212,24 @@ def _batches(sources: Iterable[tuple[Any, bytes]]) -> Iterator[list[tuple[Any, b
 
 
 def decode_images(
-    sources: Iterable[tuple[Any, bytes]], *, processes: int, expected: int
-) -> Iterator[tuple[Any, int, Canonical | str]]:
-    """(key, uploaded size, Canonical or the reason it was refused) for each source, in order.
+    sources: Iterable[tuple[Any, bytes]],
+    *,
+    processes: int,
+    expected: int,
+    destination: Destination | None = None,
+) -> Iterator[tuple[Any, int, Canonical | Stored | str]]:
+    """(key, uploaded size, result) for each source, in order: the result is a Canonical, or
+    with a `destination` the Stored image already written there, or the reason it was refused.
 
     With more than one process and enough images the work is spread over worker processes;
     results still come back in the order of `sources`, so "the first copy" is well defined.
     """
+    work = (
+        canonicalize_batch if destination is None else partial(store_batch, destination=destination)
+    )
     if processes <= 1 or expected < PARALLEL_MIN_IMAGES:
         for batch in _batches(sources):
-            results = canonicalize_batch([data for _key, data in batch])
+            results = work([data for _key, data in batch])
             for (key, data), result in zip(batch, results, strict=True):
                 yield key, len(data), result
         return
@@ -221,7 +238,7 @@ def decode_images(
     with _process_pool(processes) as pool:
         for batch in _batches(sources):
             keys = [(key, len(data)) for key, data in batch]
-            window.append((keys, pool.submit(canonicalize_batch, [data for _k, data in batch])))
+            window.append((keys, pool.submit(work, [data for _k, data in batch])))
             while len(window) >= 2 * processes:
                 yield from _collect(window.popleft())
         while window:
@@ -325,11 +342,17 @@ class _Ingestion:
         if digest in self.kept:
             self.skip(path, f"exact duplicate of {self.kept[digest].original_name}")
             return
-        blob = _store_once(_blob_path(self.organization_id, digest), result.png)
+        blob = _blob_path(self.organization_id, digest)
         thumbnail = blob  # an image of at most the thumbnail size is its own thumbnail
-        if result.thumbnail is not None:
-            thumbnail = _store_once(_thumb_path(self.organization_id, digest), result.thumbnail)
-        self.new_bytes[digest] = len(result.png) + len(result.thumbnail or b"")
+        if isinstance(result, Stored):  # written by the process that decoded it
+            if result.thumbnail_bytes is not None:
+                thumbnail = _thumb_path(self.organization_id, digest)
+            self.new_bytes[digest] = result.png_bytes + (result.thumbnail_bytes or 0)
+        else:
+            _store_once(blob, result.png)
+            if result.thumbnail is not None:
+                thumbnail = _store_once(_thumb_path(self.organization_id, digest), result.thumbnail)
+            self.new_bytes[digest] = len(result.png) + len(result.thumbnail or b"")
         row = _Row(
             file=blob,
             thumbnail=thumbnail,
@@ -346,10 +369,23 @@ class _Ingestion:
         self.kept[digest] = row
         self.new.add(digest)
 
+    def destination(self) -> Destination | None:
+        """The local folders the decoding processes write to, on local storage; on an object
+        store (S3) they send the bytes back and this process stores them."""
+        storage = default_storage
+        if not isinstance(storage, FileSystemStorage):
+            return None
+        # path() refuses names that would leave MEDIA_ROOT
+        return Destination(
+            blobs=storage.path(_blobs_folder(self.organization_id)),
+            thumbnails=storage.path(_thumbs_folder(self.organization_id)),
+            file_mode=storage.file_permissions_mode,
+        )
+
     def decode(self, sources: Iterable[tuple[tuple[str, str, str | None], bytes]]) -> None:
         processes = max(1, settings.LEPTON_INGEST_PROCESSES)
         for (path, label, split), size, result in decode_images(
-            sources, processes=processes, expected=self.total
+            sources, processes=processes, expected=self.total, destination=self.destination()
         ):
             self.add(path, label, split, size, result)
 
@@ -389,15 +425,15 @@ class _Ingestion:
     def stored_bytes(self) -> int:
         """Bytes of stored images this version brought: an image already kept by another
         version of the organization is not counted again."""
-        digests = list(self.new_bytes)
+        others = DatasetItem.unscoped.filter(organization_id=self.organization_id).exclude(
+            version=self.version
+        )
+        # One query when there is nothing to share: the organization's first images.
+        digests = list(self.new_bytes) if others.exists() else []
         shared: set[str] = set()
         for start in range(0, len(digests), 500):
             chunk = digests[start : start + 500]
-            shared.update(
-                DatasetItem.unscoped.filter(organization_id=self.organization_id, sha256__in=chunk)
-                .filter(~Q(version=self.version))
-                .values_list("sha256", flat=True)
-            )
+            shared.update(others.filter(sha256__in=chunk).values_list("sha256", flat=True))
         return sum(size for digest, size in self.new_bytes.items() if digest not in shared)
 
     def insert_rows(self) -> None:
@@ -444,19 +480,28 @@ class _Ingestion:
                 )
 
 
+def _blobs_folder(organization_id: Any) -> str:
+    return f"orgs/{organization_id}/blobs"
+
+
+def _thumbs_folder(organization_id: Any) -> str:
+    return f"orgs/{organization_id}/thumbs"
+
+
 def _blob_path(organization_id: Any, digest: str) -> str:
-    return f"orgs/{organization_id}/blobs/{digest[:2]}/{digest}.png"
+    return f"{_blobs_folder(organization_id)}/{digest[:2]}/{digest}.png"  # as Destination.blob
 
 
 def _thumb_path(organization_id: Any, digest: str) -> str:
-    return f"orgs/{organization_id}/thumbs/{digest}.webp"
+    return f"{_thumbs_folder(organization_id)}/{digest}.webp"  # as Destination.thumbnail
 
 
 def _store_once(name: str, data: bytes) -> str:
     """Store content-addressed bytes under `name` unless they are there already."""
     storage = default_storage
     if isinstance(storage, FileSystemStorage):
-        _write_file_once(storage, storage.path(name), data)  # path() refuses to leave MEDIA_ROOT
+        # path() refuses names that would leave MEDIA_ROOT
+        write_file_once(storage.path(name), data, mode=storage.file_permissions_mode)
         return name
     # Object stores (S3) write whole objects; only the name must not be changed.
     if storage.exists(name):
@@ -466,42 +511,6 @@ def _store_once(name: str, data: bytes) -> str:
         # Another worker stored the same content in the meantime; its copy is as good.
         storage.delete(saved)
     return name
-
-
-def _write_file_once(storage: FileSystemStorage, path: str, data: bytes) -> None:
-    """One create-and-write per new file: creating files is the slowest step on some disks.
-
-    A file already there with the right size is the same content (its name is its hash). One
-    of another size was cut short by a crash, and is replaced whole, atomically.
-    """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    try:
-        try:
-            descriptor = os.open(path, flags, 0o666)
-        except FileNotFoundError:  # the first file of its folder
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            descriptor = os.open(path, flags, 0o666)
-    except FileExistsError:
-        if os.stat(path).st_size != len(data):
-            _replace_file(storage, path, data)
-        return
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    if storage.file_permissions_mode is not None:
-        os.chmod(path, storage.file_permissions_mode)
-
-
-def _replace_file(storage: FileSystemStorage, path: str, data: bytes) -> None:
-    partial = f"{path}.{uuid.uuid4().hex}.partial"
-    try:
-        with open(partial, "xb") as handle:
-            handle.write(data)
-        if storage.file_permissions_mode is not None:
-            os.chmod(partial, storage.file_permissions_mode)
-        os.replace(partial, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(partial)
 
 
 def _loose_sources(
@@ -535,6 +544,7 @@ def _archive_sources(
 
 def ingest_images(version: DatasetVersion) -> None:
     """Ingest an image version; raises ServiceError when nothing usable is in it."""
+
     DatasetItem.unscoped.filter(version=version).delete()  # a re-run starts over
     reporter = ProgressReporter(version)
     reporter.report(force=True, message=_("Reading the archive"), progress=0.0)
@@ -588,7 +598,15 @@ def ingest_images(version: DatasetVersion) -> None:
         run.insert_rows()
         version.skipped = run.skipped
         version.split_source = split_source
-        health = health_report(version, duplicates=duplicates, leakage=leakage)
+        health = health_report(
+            version,
+            duplicates=duplicates,
+            leakage=leakage,
+            items=[
+                (row.label, row.split, row.width, row.height, row.original_format)
+                for row in run.rows
+            ],
+        )
         message = ngettext(
             "Ready: %(n)d image in %(c)d classes",
             "Ready: %(n)d images in %(c)d classes",
