@@ -42,8 +42,9 @@ test: install browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench-train: the portal's training loop vs a bare PyTorch loop -> benchmarks/results/train.json
+## (CUDA when present; ARGS="--device cpu", "--batch-size 256", ... are passed on)
 bench-train: install
-	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/train.py $(ARGS)
 
 ## bench-ingest: image ingestion vs a bare Pillow decode loop -> benchmarks/results/ingest.json
 bench-ingest: install
