@@ -196,6 +196,10 @@ class ProgressReporter:
         #: rows the last write changed: 0 means the job is no longer running (cancelled, say)
         self.last_rows = 1
 
+    def due(self) -> bool:
+        """Whether a report now would be written (callers skip building one otherwise)."""
+        return self._last is None or time.monotonic() - self._last >= self.interval
+
     def report(self, *, force: bool = False, **fields: Any) -> bool:
         now = time.monotonic()
         if not force and self._last is not None and now - self._last < self.interval:

@@ -426,6 +426,14 @@ class _RunSession:
         _delete_stored(previous)
 
     def on_progress(self, progress: Any) -> None:
+        # Called after every step: return at once unless something is to be written.
+        if (
+            self._reported
+            and progress.phase == "train"
+            and not self._epoch_done
+            and not self.reporter.due()
+        ):
+            return
         extra: dict[str, Any] = {}
         if not self._reported:
             extra["device"] = self.device
