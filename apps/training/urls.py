@@ -9,4 +9,5 @@ urlpatterns = [
     path("runs/<uuid:pk>/", views.run_detail, name="run"),
     path("runs/<uuid:pk>/cancel/", views.run_cancel, name="cancel"),
     path("<uuid:pk>/train/", views.config_retrain, name="retrain"),
+    path("datasets/<uuid:pk>/leaderboard/", views.dataset_leaderboard_page, name="leaderboard"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -14,6 +15,7 @@ from apps.training.models import ModelConfig, ModelVersion, TrainingRun
 from apps.training.presenters import evaluation_context
 from apps.training.services import (
     model_config_create,
+    model_config_weights_attach,
     training_run_cancel,
     training_run_start,
 )
@@ -65,15 +67,22 @@ def model_create(request: HttpRequest) -> HttpResponse:
                 raise InvalidInput(
                     "Choose a ready dataset version to train on.", field="dataset_version"
                 )
-            config = model_config_create(
-                organization=request.organization,
-                user=request.user,
-                name=data.get("name", ""),
-                template=template.key,
-                dataset_version=chosen,
-                hyperparameters=typed,
-            )
-            run = training_run_start(model_config=config, user=request.user)
+            # Weights that do not fit undo the whole configuration: nothing half-made is kept.
+            with transaction.atomic():
+                config = model_config_create(
+                    organization=request.organization,
+                    user=request.user,
+                    name=data.get("name", ""),
+                    template=template.key,
+                    dataset_version=chosen,
+                    hyperparameters=typed,
+                )
+                weights = request.FILES.get("weights")
+                if weights is not None and template.task == "image-classification":
+                    config = model_config_weights_attach(
+                        model_config=config, upload=weights, user=request.user
+                    )
+                run = training_run_start(model_config=config, user=request.user)
         except ServiceError as exc:
             context["groups"] = knob_groups(template, typed, exc)
             return render_with_error(request, "training/create.html", context, exc)
@@ -138,3 +147,18 @@ def run_cancel(request: HttpRequest, pk: str) -> HttpResponse:
         except ServiceError as exc:
             messages.error(request, exc.message)
     return redirect("training:run", pk=run.pk)
+
+
+@org_page()
+def dataset_leaderboard_page(request: HttpRequest, pk: str) -> HttpResponse:
+    """Every model trained on a dataset, side by side, best first."""
+    # Imported here so this page stays one self-contained block of the module.
+    from apps.datasets.models import Dataset
+    from apps.training.presenters import leaderboard_context
+    from apps.training.selectors import dataset_leaderboard
+
+    dataset = get_object_or_404(Dataset.objects.all(), pk=pk)
+    latest = dataset.versions.order_by("-number").first()
+    context = {"dataset": dataset, "latest_version": latest}
+    context |= leaderboard_context(dataset_leaderboard(dataset))
+    return render(request, "training/leaderboard.html", context)
