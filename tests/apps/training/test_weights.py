@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from apps.core.jobs import JobStatus
-from apps.training.models import ModelConfig
+from apps.training.models import ModelConfig, TrainingRun
 from apps.training.services import model_config_create, training_run_execute
 from workers.ml.architectures import build_model
 
@@ -136,3 +136,27 @@ def test_another_organization_cannot_upload_weights_to_a_model(client, outsider,
     assert response.status_code == 404
     config.refresh_from_db()
     assert not config.pretrained_weights
+
+
+def test_the_form_takes_weights_and_refuses_misfits_without_keeping_the_model(
+    client, tenant, ready_version
+):
+    client.force_login(tenant.user)
+    form = {
+        "template": "leptonnet",
+        "name": "from my weights",
+        "dataset_version": str(ready_version.pk),
+    }
+    misfit = saved(build_model("resnet18", num_classes=3).state_dict())
+    refused = client.post("/models/new/", form | {"weights": weights_file(misfit, "r18.pth")})
+    assert refused.status_code == 400
+    assert "does not fit" in refused.content.decode()
+    assert 'data-testid="field-error-file"' in refused.content.decode()
+    assert not ModelConfig.unscoped.filter(name="from my weights").exists()
+
+    fitting = saved(build_model("leptonnet", num_classes=3).state_dict())
+    accepted = client.post("/models/new/", form | {"weights": weights_file(fitting, "mine.pth")})
+    assert accepted.status_code == 302, accepted.content.decode()[:2000]
+    config = ModelConfig.unscoped.get(name="from my weights")
+    assert config.pretrained_weights_name == "mine.pth"
+    assert TrainingRun.unscoped.filter(model_config=config).count() == 1
