@@ -75,7 +75,16 @@ def dataset_leaderboard(dataset: Dataset) -> dict[str, Any]:
         else:
             row |= {
                 k: evaluation.get(k)
-                for k in ("accuracy", "macro_f1", "weighted_f1", "macro_precision", "count")
+                for k in (
+                    "accuracy",
+                    "macro_precision",
+                    "macro_recall",
+                    "macro_f1",
+                    "weighted_precision",
+                    "weighted_recall",
+                    "weighted_f1",
+                    "count",
+                )
             }
         rows.append(row)
     if dataset.kind == "tabular":

@@ -340,6 +340,11 @@ def test_the_leaderboard_ranks_a_datasets_models_best_first(
     assert scores == sorted(scores, reverse=True)
     assert [e["rank"] for e in entries] == [1, 2]
     assert all(e["macro_f1"] is not None and e["device"] == "cpu" for e in entries)
+    for entry in entries:
+        stored = ModelVersion.unscoped.get(pk=entry["model_version"]).evaluation
+        for average in ("macro", "weighted"):
+            for score in ("precision", "recall", "f1"):
+                assert entry[f"{average}_{score}"] == stored[f"{average}_{score}"]
     outsider_view = client.get(
         f"/api/v1/datasets/{ready_version.dataset.pk}/leaderboard/", **outsider.auth
     )
