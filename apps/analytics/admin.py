@@ -6,5 +6,15 @@ from apps.core.admin import TenantModelAdmin
 
 @admin.register(UsageEvent)
 class UsageEventAdmin(TenantModelAdmin):
-    list_display = ["created_at", "organization", "endpoint", "status_code", "latency_ms"]
-    list_filter = ["kind", "status_code"]
+    list_display = [
+        "created_at",
+        "organization",
+        "kind",
+        "endpoint",
+        "status_code",
+        "latency_ms",
+        "training_run",
+        "device",
+        "gpu_seconds",
+    ]
+    list_filter = ["kind", "status_code", "device"]

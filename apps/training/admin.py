@@ -18,13 +18,16 @@ class TrainingRunAdmin(TenantModelAdmin):
         "status",
         "progress",
         "epoch",
+        "queue",
         "device",
+        "gpu_seconds",
         "attempts",
         "created_at",
     ]
-    list_filter = ["status", "device"]
+    list_filter = ["status", "queue", "device"]
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(TenantModelAdmin):
-    list_display = ["model_config", "number", "organization", "accuracy", "created_at"]
+    list_display = ["model_config", "number", "organization", "task", "accuracy", "created_at"]
+    list_filter = ["task"]
