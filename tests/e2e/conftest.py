@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,20 @@ def chromium():  # noqa: ANN201
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def shots(tmp_path):  # noqa: ANN001, ANN201
+    """take(page, name[, selector]): a screenshot of the full page (or of the element that
+    `selector` finds) into $LEPTON_SCREENSHOTS, or the test's temporary folder."""
+    folder = Path(os.environ.get("LEPTON_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str, selector: str | None = None) -> None:  # noqa: ANN001
+        path = str(folder / f"{name}.png")
+        if selector:
+            page.locator(selector).screenshot(path=path)
+        else:
+            page.screenshot(path=path, full_page=True)
+
+    return take

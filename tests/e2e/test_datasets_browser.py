@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import time
 import zipfile
-from pathlib import Path
 
 import pytest
 
@@ -35,17 +33,6 @@ THUMBNAILS_LOADED = """() => {
   const images = [...document.querySelectorAll("[data-testid=tile] img")];
   return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
 }"""
-
-
-@pytest.fixture
-def shots(tmp_path):  # noqa: ANN001, ANN201
-    folder = Path(os.environ.get("LEPTON_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def take(page, name: str) -> None:  # noqa: ANN001
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return take
 
 
 def throttle_uploads(context, page, bytes_per_second: int) -> None:  # noqa: ANN001

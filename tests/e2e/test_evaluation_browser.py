@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,21 +23,6 @@ THUMBNAILS_LOADED = """() => {
   const images = [...document.querySelectorAll("[data-testid=mistake-thumbnail]")];
   return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
 }"""
-
-
-@pytest.fixture
-def shots(tmp_path):  # noqa: ANN001, ANN201
-    folder = Path(os.environ.get("LEPTON_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def take(page, name: str, selector: str | None = None) -> None:  # noqa: ANN001
-        path = str(folder / f"{name}.png")
-        if selector:
-            page.locator(selector).screenshot(path=path)
-        else:
-            page.screenshot(path=path, full_page=True)
-
-    return take
 
 
 def wait_for(fetch, done, timeout: float = 240, interval: float = 0.3):  # noqa: ANN001, ANN201

@@ -4,9 +4,7 @@ walking skeleton, plus the platform admin. Screenshots of each page go to $LEPTO
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,17 +15,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 PASSWORD = "Corr3ct-horse-battery"
 ADMIN_PASSWORD = "Adm1n-password-for-tests"
-
-
-@pytest.fixture
-def shots(tmp_path):  # noqa: ANN001, ANN201
-    folder = Path(os.environ.get("LEPTON_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def take(page, name: str) -> None:  # noqa: ANN001
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return take
 
 
 def test_it_runs_the_whole_journey_in_a_browser(embedded_stack, chromium, shots):

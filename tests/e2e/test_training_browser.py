@@ -7,10 +7,8 @@ folder)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -37,17 +35,6 @@ LIVE_STATE = """() => {
     sameDocument: window.__sameDocument === true,
   };
 }"""
-
-
-@pytest.fixture
-def shots(tmp_path):  # noqa: ANN001, ANN201
-    folder = Path(os.environ.get("LEPTON_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def take(page, name: str) -> None:  # noqa: ANN001
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-    return take
 
 
 @pytest.fixture(scope="module")
