@@ -1,8 +1,9 @@
 """Uploaded image bytes in, canonical PNG + thumbnail bytes out. No Django here.
 
 Ingestion decodes images in worker processes (see apps.datasets.ingest): this module is what
-they import, so it must stay free of Django and the ORM (it imports only Pillow, numpy, ISA-L
-and workers.ml.images) and trade in bytes, which cross a process boundary cheaply.
+they import, so it must stay free of Django and the ORM (it imports only Pillow, numpy, ISA-L,
+workers.ml.images and apps.datasets.archives to read zip entries) and trade in bytes and small
+values, which cross a process boundary cheaply.
 
 The stored form of every image is a PNG re-encoded from the decoded pixels, never the uploaded
 bytes: a file that is both an image and something else (a polyglot with a trailing script,
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import mmap
 import os
 import struct
 import uuid
@@ -24,7 +26,12 @@ import numpy as np
 from isal import isal_zlib
 from PIL import Image
 
+from apps.datasets.archives import ZipPlace, read_zip_entry
 from workers.ml.images import ImageDecodeError, decode_image
+
+# Pillow imports its format plugins on the first image it opens, some 30 ms. Decoding processes
+# fork from a server that imported this module: done here, each of them starts with them.
+Image.init()
 
 #: longest side of a thumbnail; an image no larger than this is its own thumbnail
 THUMBNAIL_SIDE = 128
@@ -196,30 +203,50 @@ def store_batch(batch: list[bytes], destination: Destination) -> list[Stored | s
     the kernel more than writing their bytes, and here both processes share it; only a few
     numbers per image go back to the ingesting process.
     """
-    results: list[Stored | str] = []
-    for data in batch:
-        try:
-            canonical = canonicalize(data)
-        except ImageDecodeError as exc:
-            results.append(exc.reason)
-            continue
-        digest = canonical.sha256
-        write_file_once(destination.blob(digest), canonical.png, mode=destination.file_mode)
-        if canonical.thumbnail is not None:
-            write_file_once(
-                destination.thumbnail(digest), canonical.thumbnail, mode=destination.file_mode
-            )
-        results.append(
-            Stored(
-                sha256=digest,
-                png_bytes=len(canonical.png),
-                thumbnail_bytes=None if canonical.thumbnail is None else len(canonical.thumbnail),
-                width=canonical.width,
-                height=canonical.height,
-                original_format=canonical.original_format,
-            )
-        )
+    return [store(data, destination) for data in batch]
+
+
+def store_zip_entries(
+    places: list[ZipPlace], *, archive: str, destination: Destination, limit: int
+) -> list[tuple[int, Stored | str] | None]:
+    """store_batch() over entries of the zip archive at `archive`, read by this process from
+    its own map of the file: the ingesting process sends where they are, not their bytes.
+
+    Each result is (bytes unpacked, what store_batch gives), or None for an entry that is not
+    plain (apps.datasets.archives.read_zip_entry), which the ingesting process reads itself.
+    """
+    results: list[tuple[int, Stored | str] | None] = []
+    with (
+        open(archive, "rb") as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+    ):
+        for place in places:
+            data = read_zip_entry(mapped, place, limit=limit)
+            results.append(None if data is None else (len(data), store(data, destination)))
     return results
+
+
+def store(data: bytes, destination: Destination) -> Stored | str:
+    """canonicalize() `data` and write its files to `destination`: what the row needs, or the
+    reason the image was refused."""
+    try:
+        canonical = canonicalize(data)
+    except ImageDecodeError as exc:
+        return exc.reason
+    digest = canonical.sha256
+    write_file_once(destination.blob(digest), canonical.png, mode=destination.file_mode)
+    if canonical.thumbnail is not None:
+        write_file_once(
+            destination.thumbnail(digest), canonical.thumbnail, mode=destination.file_mode
+        )
+    return Stored(
+        sha256=digest,
+        png_bytes=len(canonical.png),
+        thumbnail_bytes=None if canonical.thumbnail is None else len(canonical.thumbnail),
+        width=canonical.width,
+        height=canonical.height,
+        original_format=canonical.original_format,
+    )
 
 
 def write_file_once(path: str, data: bytes, *, mode: int | None = None) -> None:
@@ -241,10 +268,14 @@ def write_file_once(path: str, data: bytes, *, mode: int | None = None) -> None:
         if os.stat(path).st_size != len(data):
             _replace_file(path, data, mode=mode)
         return
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    if mode is not None:
-        os.chmod(path, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+        if mode is not None:
+            os.fchmod(descriptor, mode)
+    finally:
+        os.close(descriptor)
 
 
 def _replace_file(path: str, data: bytes, *, mode: int | None) -> None:

@@ -22,6 +22,7 @@ apps.datasets.services.dataset_version_ingest. The steps:
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import math
 import mmap
@@ -31,7 +32,7 @@ import os
 import random
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -55,7 +56,9 @@ from apps.datasets.canonical import (
     Destination,
     Stored,
     canonicalize_batch,
+    store,
     store_batch,
+    store_zip_entries,
     write_file_once,
 )
 from apps.datasets.health import health_report
@@ -198,12 +201,30 @@ def _process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
             config.pop("daemon", None)
 
 
-def _batches(sources: Iterable[tuple[Any, bytes]]) -> Iterator[list[tuple[Any, bytes]]]:
-    batch: list[tuple[Any, bytes]] = []
+#: what a source gives to decode: the image's bytes, or where it lies in a local zip archive
+Payload = bytes | archives.ZipPlace
+
+
+@dataclass(frozen=True)
+class LocalZip:
+    """A zip archive on local disk whose plain entries the decoding processes read themselves
+    (apps.datasets.canonical.store_zip_entries), each from its own map of the file."""
+
+    path: str
+    limit: int  # the most bytes an entry may unpack to
+
+
+def _batches(sources: Iterable[tuple[Any, Payload]]) -> Iterator[list[tuple[Any, Payload]]]:
+    """Runs of sources with the same kind of payload, of at most BATCH_IMAGES images or
+    BATCH_BYTES bytes (declared unpacked sizes, for zip entries: never more is unpacked)."""
+    batch: list[tuple[Any, Payload]] = []
     size = 0
-    for key, data in sources:
-        batch.append((key, data))
-        size += len(data)
+    for key, payload in sources:
+        if batch and type(payload) is not type(batch[0][1]):
+            yield batch
+            batch, size = [], 0
+        batch.append((key, payload))
+        size += payload.size if isinstance(payload, archives.ZipPlace) else len(payload)
         if len(batch) >= BATCH_IMAGES or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -212,46 +233,80 @@ def _batches(sources: Iterable[tuple[Any, bytes]]) -> Iterator[list[tuple[Any, b
 
 
 def decode_images(
-    sources: Iterable[tuple[Any, bytes]],
+    sources: Iterable[tuple[Any, Payload]],
     *,
     processes: int,
     expected: int,
     destination: Destination | None = None,
-) -> Iterator[tuple[Any, int, Canonical | Stored | str]]:
-    """(key, uploaded size, result) for each source, in order: the result is a Canonical, or
+    local_zip: LocalZip | None = None,
+) -> Iterator[tuple[Any, int, Canonical | Stored | str | None]]:
+    """(key, bytes decoded, result) for each source, in order: the result is a Canonical, or
     with a `destination` the Stored image already written there, or the reason it was refused.
+
+    A ZipPlace payload (in `local_zip`, with a `destination`) is read by the decoding process
+    itself; its result is None, with 0 bytes, when the entry is not plain: the caller reads
+    that one with zipfile (ArchiveReader.read_entry), which says what is wrong with it.
 
     With more than one process and enough images the work is spread over worker processes;
     results still come back in the order of `sources`, so "the first copy" is well defined.
     """
-    work = (
-        canonicalize_batch if destination is None else partial(store_batch, destination=destination)
-    )
+    work: Any = canonicalize_batch
+    if destination is not None:
+        work = partial(store_batch, destination=destination)
+    read_and_work: Any = None
+    if local_zip is not None and destination is not None:
+        read_and_work = partial(
+            store_zip_entries,
+            archive=local_zip.path,
+            destination=destination,
+            limit=local_zip.limit,
+        )
+
+    def submit(batch: list[tuple[Any, Payload]]) -> tuple[list[Any], Callable, list[Payload]]:
+        keys = [key for key, _payload in batch]
+        payloads = [payload for _key, payload in batch]
+        if isinstance(payloads[0], archives.ZipPlace):
+            if read_and_work is None:
+                raise ValueError("zip entries to decode without a local zip and a destination")
+            return keys, read_and_work, payloads
+        return keys, work, payloads
+
     if processes <= 1 or expected < PARALLEL_MIN_IMAGES:
         for batch in _batches(sources):
-            results = work([data for _key, data in batch])
-            for (key, data), result in zip(batch, results, strict=True):
-                yield key, len(data), result
+            keys, function, payloads = submit(batch)
+            yield from _results(keys, payloads, function(payloads))
         return
     logger.info("decoding %d images in %d processes", expected, processes)
-    window: deque[tuple[list[tuple[Any, int]], Future]] = deque()
+    window: deque[tuple[list[Any], list[Payload], Future]] = deque()
     with _process_pool(processes) as pool:
         for batch in _batches(sources):
-            keys = [(key, len(data)) for key, data in batch]
-            window.append((keys, pool.submit(work, [data for _k, data in batch])))
+            keys, function, payloads = submit(batch)
+            window.append((keys, payloads, pool.submit(function, payloads)))
             while len(window) >= 2 * processes:
-                yield from _collect(window.popleft())
+                keys, payloads, future = window.popleft()
+                yield from _results(keys, payloads, future.result())
         while window:
-            yield from _collect(window.popleft())
+            keys, payloads, future = window.popleft()
+            yield from _results(keys, payloads, future.result())
 
 
-def _collect(done: tuple[list[tuple[Any, int]], Future]) -> Iterator[tuple[Any, int, Any]]:
-    keys, future = done
-    for (key, size), result in zip(keys, future.result(), strict=True):
-        yield key, size, result
+def _results(
+    keys: list[Any], payloads: list[Payload], results: list[Any]
+) -> Iterator[tuple[Any, int, Any]]:
+    for key, payload, result in zip(keys, payloads, results, strict=True):
+        if isinstance(payload, archives.ZipPlace):
+            size, result = (0, None) if result is None else result
+            yield key, size, result
+        else:
+            yield key, len(payload), result
 
 
 # --- one ingestion ------------------------------------------------------------------------------
+
+
+#: a source's key: path in the upload, label, manifest split, and its archive Entry when a
+#: decoding process reads it from the archive itself
+_Key = tuple[str, str, str | None, archives.Entry | None]
 
 
 @dataclass
@@ -382,11 +437,43 @@ class _Ingestion:
             file_mode=storage.file_permissions_mode,
         )
 
-    def decode(self, sources: Iterable[tuple[tuple[str, str, str | None], bytes]]) -> None:
+    def decode(
+        self,
+        sources: Iterable[tuple[_Key, Payload]],
+        *,
+        reader: archives.ArchiveReader | None = None,
+        local_zip: LocalZip | None = None,
+    ) -> None:
+        """Decode and store the sources' images, adding a row for each new one.
+
+        Entries of the archive that the decoding processes read themselves (their key holds
+        the Entry) are counted against the archive's budget here, in order, as reading them
+        here would; those they left (not plain) are read here with zipfile, which says what is
+        wrong with them, and decoded in this process.
+        """
         processes = max(1, settings.LEPTON_INGEST_PROCESSES)
-        for (path, label, split), size, result in decode_images(
-            sources, processes=processes, expected=self.total, destination=self.destination()
+        destination = self.destination()
+        budget = reader.budget() if reader is not None else None
+        for (path, label, split, entry), size, result in decode_images(
+            sources,
+            processes=processes,
+            expected=self.total,
+            destination=destination,
+            local_zip=local_zip,
         ):
+            if entry is not None and reader is not None and budget is not None:
+                if result is None:
+                    read = reader.read_entry(entry, budget=budget)
+                    if isinstance(read, archives.Skipped):
+                        self.skip(read.path, read.reason)
+                        continue
+                    size = len(read)
+                    if destination is not None:
+                        result = store(read, destination)
+                    else:
+                        result = canonicalize_batch([read])[0]
+                else:
+                    budget.add(size)
             self.add(path, label, split, size, result)
 
     # -- splits, findings ---------------------------------------------------------------------
@@ -513,9 +600,7 @@ def _store_once(name: str, data: bytes) -> str:
     return name
 
 
-def _loose_sources(
-    run: _Ingestion, files: list[dict[str, Any]]
-) -> Iterator[tuple[tuple[str, str, None], bytes]]:
+def _loose_sources(run: _Ingestion, files: list[dict[str, Any]]) -> Iterator[tuple[_Key, bytes]]:
     limit = settings.LEPTON_MAX_IMAGE_BYTES
     for added in files:
         name = added["name"]
@@ -528,23 +613,49 @@ def _loose_sources(
         if len(data) > limit:
             run.skip(name, f"larger than {human_size(limit)}")
             continue
-        yield (name, added["label"], None), data
+        yield (name, added["label"], None, None), data
 
 
 def _archive_sources(
-    run: _Ingestion, reader: archives.ArchiveReader, scan: archives.Scan
-) -> Iterator[tuple[tuple[str, str, str | None], bytes]]:
+    run: _Ingestion,
+    reader: archives.ArchiveReader,
+    scan: archives.Scan,
+    places: list[archives.ZipPlace] | None,
+) -> Iterator[tuple[_Key, Payload]]:
+    """The archive's images: where each lies, for the decoding processes to read them (a zip
+    on local disk), or their bytes, read here."""
+    if places is not None:
+        for entry, place in zip(scan.entries, places, strict=True):
+            yield (entry.name, entry.label, entry.split, entry), place
+        return
     for read in reader.read(scan):
         if isinstance(read, archives.Skipped):
             run.skip(read.path, read.reason)
             continue
         entry, data = read
-        yield (entry.name, entry.label, entry.split), data
+        yield (entry.name, entry.label, entry.split, None), data
 
 
 def ingest_images(version: DatasetVersion) -> None:
     """Ingest an image version; raises ServiceError when nothing usable is in it."""
+    with _collections_of_new_objects_only():
+        _ingest_images(version)
 
+
+@contextlib.contextmanager
+def _collections_of_new_objects_only() -> Iterator[None]:
+    """Python's full garbage collections walk every object of the process, and a worker holds
+    hundreds of thousands (Django, the ORM, numpy) before an ingestion makes its thousands of
+    rows, which set one off: 80 ms here, once or twice an ingestion. While it runs, the older
+    objects are set aside (gc.freeze) and collections walk only what it made."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _ingest_images(version: DatasetVersion) -> None:
     DatasetItem.unscoped.filter(version=version).delete()  # a re-run starts over
     reporter = ProgressReporter(version)
     reporter.report(force=True, message=_("Reading the archive"), progress=0.0)
@@ -557,19 +668,23 @@ def ingest_images(version: DatasetVersion) -> None:
     sources: list[Iterator] = []
     split_source = version.split_source or "auto"
     if version.source:
-        with _open_source(version) as fileobj:
-            reader = archives.ArchiveReader(
-                fileobj, limits=archives.Limits.from_settings(), source_name=version.source_name
-            )
+        with _open_source(version) as (fileobj, local_path):
+            limits = archives.Limits.from_settings()
+            reader = archives.ArchiveReader(fileobj, limits=limits, source_name=version.source_name)
             scan = reader.scan()
             run.skipped.extend(s.as_dict() for s in scan.skipped)
             if scan.manifest_has_split and not derived:
                 split_source = "manifest"
             run.total = len(scan.entries) + len(loose)
             reporter.report(force=True, message=_("Decoding images"), progress=0.05)
-            sources.append(_archive_sources(run, reader, scan))
+            local_zip = None
+            places = None
+            if local_path is not None and run.destination() is not None:
+                places = reader.zip_places(scan)
+                local_zip = LocalZip(local_path, limits.max_entry_bytes)
+            sources.append(_archive_sources(run, reader, scan, places))
             sources.append(_loose_sources(run, loose))
-            run.decode(_chain(sources))
+            run.decode(_chain(sources), reader=reader, local_zip=local_zip)
     else:
         run.total = len(loose)
         run.decode(_loose_sources(run, loose))
@@ -632,35 +747,21 @@ def ingest_images(version: DatasetVersion) -> None:
 
 
 @contextlib.contextmanager
-def _open_source(version: DatasetVersion) -> Iterator[Any]:
-    """The uploaded archive, memory-mapped when it is a local file.
-
-    zipfile seeks and asks for its position around every entry it reads; on a mapped file
-    those are memory operations, not system calls (three per image).
-    """
+def _open_source(version: DatasetVersion) -> Iterator[tuple[Any, str | None]]:
+    """The uploaded archive, memory-mapped when it is a local file (see MappedFile), and the
+    path of that local file (None on an object store)."""
     storage = version.source.storage
     if not isinstance(storage, FileSystemStorage):
         with version.source.open("rb") as handle:
-            yield handle
+            yield handle, None
         return
-    with open(storage.path(version.source.name), "rb") as handle:
+    path = storage.path(version.source.name)
+    with open(path, "rb") as handle:
         if os.fstat(handle.fileno()).st_size == 0:
-            yield handle
+            yield handle, None
             return
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            yield _MappedFile(mapped)
-
-
-class _MappedFile:
-    """What zipfile, tarfile and gzip use of a read-only file, served by a memory map."""
-
-    def __init__(self, mapped: mmap.mmap) -> None:
-        self.read = mapped.read
-        self.seek = mapped.seek
-        self.tell = mapped.tell
-
-    def seekable(self) -> bool:
-        return True
+            yield archives.MappedFile(mapped), path
 
 
 def _chain(sources: list[Iterator]) -> Iterator:

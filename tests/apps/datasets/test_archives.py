@@ -8,6 +8,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import mmap
 import tarfile
 import zipfile
 import zlib
@@ -15,7 +16,14 @@ import zlib
 import pytest
 
 from apps.core.errors import InvalidInput, PayloadTooLarge
-from apps.datasets.archives import ArchiveReader, Entry, Limits, Skipped, inspect_archive
+from apps.datasets.archives import (
+    ArchiveReader,
+    Entry,
+    Limits,
+    MappedFile,
+    Skipped,
+    inspect_archive,
+)
 from tests.support.archives import (
     TarEntry,
     class_images,
@@ -31,9 +39,20 @@ LIMITS = Limits(max_entries=1000, max_total_bytes=64 << 20, max_entry_bytes=8 <<
 GOOD = class_images(2)
 
 
-def reader(data: bytes, name: str = "upload.bin", **limits) -> ArchiveReader:  # noqa: ANN003
+def reader(
+    data: bytes, name: str = "upload.bin", *, mapped: bool = True, **limits
+) -> ArchiveReader:  # noqa: ANN003
+    """A reader of `data` as the ingestion has it: memory-mapped (or, unmapped, as an upload)."""
     chosen = Limits(**(LIMITS.__dict__ | limits))
-    return ArchiveReader(io.BytesIO(data), limits=chosen, source_name=name)
+    fileobj = mapped_file(data) if mapped and data else io.BytesIO(data)
+    return ArchiveReader(fileobj, limits=chosen, source_name=name)
+
+
+def mapped_file(data: bytes) -> MappedFile:
+    area = mmap.mmap(-1, len(data))
+    area.write(data)
+    area.seek(0)
+    return MappedFile(area)
 
 
 def scan(data: bytes, **limits):  # noqa: ANN003, ANN201
@@ -430,6 +449,49 @@ def test_a_zip_entry_whose_header_understates_its_size_is_not_unpacked_beyond_it
     skipped = [r for r in read if isinstance(r, Skipped)]
     assert [s.path for s in skipped] == ["circle/bomb.png"]
     assert "damaged entry" in skipped[0].reason
+
+
+def _first_local_header(data: bytearray) -> int:
+    return data.find(b"PK\x03\x04")
+
+
+def _corrupt_first_entry(data: bytearray) -> None:
+    at = _first_local_header(data)
+    name_size = int.from_bytes(data[at + 26 : at + 28], "little")
+    data[at + 30 + name_size + 40] ^= 0xFF  # a byte of its packed data
+
+
+def _rename_first_entry_locally(data: bytearray) -> None:
+    at = _first_local_header(data)
+    data[at + 30] = ord("X")  # the table of contents still names it circle/...
+
+
+def _encrypt_flag_first_entry(data: bytearray) -> None:
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        data[at + flag_at] |= 0x01
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+@pytest.mark.parametrize(
+    "tamper", [None, _corrupt_first_entry, _rename_first_entry_locally, _encrypt_flag_first_entry]
+)
+def test_a_mapped_zip_reads_the_bytes_and_reasons_zipfile_reads(compression, tamper):
+    """Plain entries come straight from the map; anything else is left to zipfile, which
+    says what is wrong: the same result either way."""
+    data = bytearray(zip_bytes(GOOD, compression=compression))
+    if tamper is not None:
+        tamper(data)
+    results = []
+    for mapped in (True, False):
+        archive = reader(bytes(data), mapped=mapped)
+        results.append(list(archive.read(archive.scan())))
+    assert results[0] == results[1]
+    if tamper is None:
+        assert [d for _e, d in results[0]] == [d for _n, d in GOOD]
+    else:
+        assert isinstance(results[0][0], Skipped)
+        assert all(not isinstance(r, Skipped) for r in results[0][1:])
 
 
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])
