@@ -7,8 +7,8 @@ generator drains after every chunk, so the first bytes leave at once and memory 
 whatever the size of the dataset, with nothing written to disk. A SpooledTemporaryFile would
 give a Content-Length, but it would spill the whole archive to disk before the first byte and
 keep the client waiting meanwhile. zipfile writes to a non-seekable stream with data
-descriptors, which every unzip reads. The canonical PNGs are already compressed, so they are
-stored as they are; the manifest is deflated.
+descriptors, which every unzip reads. The canonical PNGs hold their pixels uncompressed (see
+apps.datasets.canonical), so they are deflated here, at zlib's fastest level, as the manifest.
 """
 
 from __future__ import annotations
@@ -148,6 +148,13 @@ class _Sink(io.RawIOBase):
         return data
 
 
+def _deflated(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, _ZIP_DATE)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = 1  # what ZipFile(compresslevel=1) sets on the entries it names itself
+    return info
+
+
 def version_zip_stream(version: DatasetVersion) -> Iterator[bytes]:
     """The version's canonical images under <label>/<name>.png, then manifest.csv."""
     # The generator runs after the view has returned, outside the request's tenant scope: the
@@ -172,16 +179,14 @@ def version_zip_stream(version: DatasetVersion) -> Iterator[bytes]:
             except OSError:
                 logger.warning("version %s: %s is missing from storage", version.pk, file_name)
                 continue
-            with source, archive.open(zipfile.ZipInfo(name, _ZIP_DATE), "w") as target:
+            with source, archive.open(_deflated(name), "w") as target:
                 while chunk := source.read(CHUNK):
                     target.write(chunk)
                     yield sink.take()
             csv_safe.write_rows(rows, [(name, label, split, sha256, original_name)])
             yield sink.take()
-        manifest = zipfile.ZipInfo("manifest.csv", _ZIP_DATE)
-        manifest.compress_type = zipfile.ZIP_DEFLATED
         rows.seek(0)
-        with archive.open(manifest, "w") as target:
+        with archive.open(_deflated("manifest.csv"), "w") as target:
             while text := rows.read(CHUNK):
                 target.write(text.encode("utf-8"))
                 yield sink.take()
