@@ -681,8 +681,9 @@ def _ingest_images(version: DatasetVersion) -> None:
             local_zip = None
             places = None
             if local_path is not None and run.destination() is not None:
-                places = reader.zip_places(scan)
-                local_zip = LocalZip(local_path, limits.max_entry_bytes)
+                places = reader.zip_places(scan)  # None for a tar: read here, as a stream
+                if places is not None:
+                    local_zip = LocalZip(local_path, limits.max_entry_bytes)
             sources.append(_archive_sources(run, reader, scan, places))
             sources.append(_loose_sources(run, loose))
             run.decode(_chain(sources), reader=reader, local_zip=local_zip)
