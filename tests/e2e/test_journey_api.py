@@ -198,8 +198,12 @@ def test_it_runs_the_whole_journey(stack):
     assert confusion == report["confusion"]
     assert correct / len(test_items) == pytest.approx(report["accuracy"])
 
-    # Every call was recorded as usage: the successful ones and the refused one.
-    usage = _all_pages(api, f"{base}/usage/")
+    # Every call was recorded as usage: the successful ones and the refused one; the training
+    # run once, with its device.
+    recorded = _all_pages(api, f"{base}/usage/")
+    training = [u for u in recorded if u["kind"] == "training"]
+    assert [(u["training_run"], u["device"]) for u in training] == [(run_id, "cpu")]
+    usage = [u for u in recorded if u["kind"] == "predict"]
     calls = 2 + len(test_items)
     assert len(usage) == calls
     assert Counter(u["status_code"] for u in usage) == {200: calls - 1, 400: 1}
