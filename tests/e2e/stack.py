@@ -153,11 +153,19 @@ def _postgres_database(env: dict[str, str], stack_cleanups: list) -> str:
     return urlunparse(urlparse(base)._replace(path=f"/{name}"))
 
 
+# Redis databases for stacks, one each: two stacks alive at once (the journey's, a test
+# module's own) must not share a broker, or one's worker takes the other's messages.
+_REDIS_DATABASES = iter(range(14, 7, -1))
+
+
 def _redis_database() -> str:
-    """REDIS_URL pointed at a database of its own (14), emptied first."""
+    """REDIS_URL pointed at a database of its own (14, then 13, ...), emptied first."""
     import redis
 
-    url = urlunparse(urlparse(os.environ["REDIS_URL"])._replace(path="/14"))
+    number = next(_REDIS_DATABASES, None)
+    if number is None:
+        raise StackError("too many PostgreSQL + Redis stacks in one test session")
+    url = urlunparse(urlparse(os.environ["REDIS_URL"])._replace(path=f"/{number}"))
     try:
         redis.Redis.from_url(url, socket_connect_timeout=5).flushdb()
     except redis.RedisError as exc:
