@@ -201,10 +201,9 @@ class ProgressReporter:
         return self._last is None or time.monotonic() - self._last >= self.interval
 
     def report(self, *, force: bool = False, **fields: Any) -> bool:
-        now = time.monotonic()
-        if not force and self._last is not None and now - self._last < self.interval:
+        if not force and not self.due():
             return False
-        self._last = now
+        self._last = time.monotonic()
         stamp = timezone.now()
         fields["lease_expires_at"] = stamp + _lease()
         fields["updated_at"] = stamp

@@ -49,6 +49,7 @@ from apps.training.models import EpochMetric, ModelConfig, ModelVersion, Trainin
 from apps.training.templates import (
     IMAGE_CLASSIFICATION,
     TABULAR_REGRESSION,
+    TEMPLATES,
     Template,
     template_get,
 )
@@ -63,11 +64,8 @@ def _check_trainable(version: DatasetVersion, template: Template) -> None:
     """Refuse, with what to do instead, a version this template cannot train on yet."""
     kind = version.dataset.kind
     if kind != template.dataset_kind:
-        fitting = ", ".join(
-            key
-            for key, other in _templates().items()
-            if other.dataset_kind == kind and key != "leptonnet-s"
-        )
+        # The catalogue lists each template once ("leptonnet" is LeptonNet-S).
+        fitting = ", ".join(key for key, other in TEMPLATES.items() if other.dataset_kind == kind)
         what = "images" if template.dataset_kind == DatasetKind.IMAGE else "tables of market data"
         raise InvalidInput(
             f"Template {template.key} trains on {what}, but dataset {version.dataset} is "
@@ -103,12 +101,6 @@ def _check_trainable(version: DatasetVersion, template: Template) -> None:
             "needs at least 2. Add a folder of images for another class.",
             field="dataset_version",
         )
-
-
-def _templates() -> dict[str, Template]:
-    from apps.training.templates import TEMPLATES
-
-    return TEMPLATES
 
 
 def model_config_create(
