@@ -7,6 +7,7 @@ person can read, and every accepted image comes out as a plain 8-bit RGB picture
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import re
@@ -75,11 +76,15 @@ def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXE
         with Image.open(io.BytesIO(data), formats=_allowed_formats()) as probe:
             _check_size(probe.size, max_pixels)
             probe.verify()
-        with Image.open(io.BytesIO(data), formats=_allowed_formats()) as image:
-            _check_size(image.size, max_pixels)
-            image.load()
-            upright = _exif_upright(image)
-            return to_rgb(upright)
+        # Not closed: it reads from memory, and once loaded its pixels are all it needs, so
+        # an RGB image is returned as it is, without a copy.
+        image = Image.open(io.BytesIO(data), formats=_allowed_formats())
+        _check_size(image.size, max_pixels)
+        image.load()
+        _exif_upright(image)
+        if image.mode == "RGB" and "transparency" not in image.info:
+            return image
+        return to_rgb(image)
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError as exc:
@@ -151,13 +156,11 @@ def _check_size(size: tuple[int, int], max_pixels: int) -> None:
         raise ImageDecodeError(f"image is too large: {pixels} pixels, the limit is {max_pixels}")
 
 
-def _exif_upright(image: Image.Image) -> Image.Image:
-    try:
-        upright = ImageOps.exif_transpose(image)
-    except Exception:  # noqa: BLE001
+def _exif_upright(image: Image.Image) -> None:
+    """Turn `image` upright by its EXIF orientation, in place (no copy when it is upright)."""
+    with contextlib.suppress(Exception):
         # Broken EXIF metadata should not reject pixels that decoded fine; keep them as stored.
-        return image
-    return upright if upright is not None else image
+        ImageOps.exif_transpose(image, in_place=True)
 
 
 def _composite_on_white(rgba: Image.Image) -> Image.Image:
