@@ -13,6 +13,7 @@ metadata with a payload) leaves only its pixels behind.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import mmap
@@ -69,35 +70,110 @@ class Canonical:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """One decoded image, already written to its content-addressed files by the process that
-    decoded it (see store_batch): what the ingestion needs to make its row."""
+    """One decoded image, already appended to its batch's pack file by the process that decoded
+    it (see store_batch): what the ingestion needs to make its row."""
 
     sha256: str
+    #: the batch whose pack holds the image (Destination.pack_name), and where in it
+    pack: int
+    png_offset: int
     png_bytes: int
-    #: bytes of the thumbnail written; None when the image is its own thumbnail
+    #: where the thumbnail is in the pack; None when the image is its own thumbnail
+    thumbnail_offset: int | None
     thumbnail_bytes: int | None
     width: int
     height: int
     original_format: str
+    #: bytes this image added to the pack: 0 when the same pixels came earlier in the batch
+    written: int
 
 
 @dataclass(frozen=True)
 class Destination:
-    """Local folders of the portal's storage where a decoding process writes what it makes.
+    """A local folder of the portal's storage where decoding processes write pack files.
 
-    Canonical PNGs go to <blobs>/<sha[:2]>/<sha>.png and thumbnails to <thumbnails>/<sha>.webp:
-    names made of a hash, under folders the caller resolved inside its storage.
+    Creating a file costs the kernel more than writing an image's bytes (0.05 ms at best on
+    ext4, 0.3 to 0.7 ms after a mass deletion nearby), so the images of one batch (up to
+    BATCH_IMAGES of them) go into one file, <folder>/<prefix><batch>.pack, one after the other:
+    each image's canonical PNG, then its thumbnail if it has one. The item rows say where each
+    lies; nothing else is in the file.
     """
 
-    blobs: str
-    thumbnails: str
+    folder: str
+    prefix: str = ""
     file_mode: int | None = None
 
-    def blob(self, digest: str) -> str:
-        return os.path.join(self.blobs, digest[:2], f"{digest}.png")
+    def pack_name(self, batch: int) -> str:
+        """The pack's file name in `folder`."""
+        return f"{self.prefix}{batch:05d}.pack"
 
-    def thumbnail(self, digest: str) -> str:
-        return os.path.join(self.thumbnails, f"{digest}.webp")
+    def pack(self, batch: int) -> str:
+        return os.path.join(self.folder, self.pack_name(batch))
+
+
+class _Pack:
+    """A pack file being written: opened on its first image, appended to, closed once."""
+
+    def __init__(self, destination: Destination, batch: int) -> None:
+        self.destination = destination
+        self.batch = batch
+        self.size = 0
+        self.at: dict[str, Stored] = {}  # sha256 -> the image stored for it in this pack
+        self._descriptor: int | None = None
+
+    def add(self, canonical: Canonical) -> Stored:
+        digest = canonical.sha256
+        earlier = self.at.get(digest)
+        if earlier is not None:
+            return dataclasses.replace(earlier, written=0)
+        png_offset = self._append(canonical.png)
+        thumbnail_offset = None
+        if canonical.thumbnail is not None:
+            thumbnail_offset = self._append(canonical.thumbnail)
+        stored = Stored(
+            sha256=digest,
+            pack=self.batch,
+            png_offset=png_offset,
+            png_bytes=len(canonical.png),
+            thumbnail_offset=thumbnail_offset,
+            thumbnail_bytes=None if canonical.thumbnail is None else len(canonical.thumbnail),
+            width=canonical.width,
+            height=canonical.height,
+            original_format=canonical.original_format,
+            written=self.size - png_offset,
+        )
+        self.at[digest] = stored
+        return stored
+
+    def _append(self, data: bytes | bytearray) -> int:
+        if self._descriptor is None:
+            self._descriptor = _create(self.destination.pack(self.batch))
+        offset = self.size
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._descriptor, view) :]
+        self.size += len(data)
+        return offset
+
+    def close(self) -> None:
+        if self._descriptor is None:
+            return
+        try:
+            if self.destination.file_mode is not None:
+                os.fchmod(self._descriptor, self.destination.file_mode)
+        finally:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+
+def _create(path: str) -> int:
+    """Open `path` for writing from its start, creating its folder if need be."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+    try:
+        return os.open(path, flags, 0o666)
+    except FileNotFoundError:  # the first pack of its folder
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return os.open(path, flags, 0o666)
 
 
 def sniff_format(data: bytes) -> str:
@@ -196,18 +272,23 @@ def canonicalize(data: bytes) -> Canonical:
     )
 
 
-def store_batch(batch: list[bytes], destination: Destination) -> list[Stored | str]:
-    """canonicalize() over a batch, each image written to `destination` by this process.
+def store_batch(batch: list[bytes], destination: Destination, number: int) -> list[Stored | str]:
+    """canonicalize() over a batch, the images written to pack `number` of `destination` by
+    this process: only a few numbers per image go back to the ingesting process.
 
-    The unit of work of an ingestion worker process on local storage: creating files costs
-    the kernel more than writing their bytes, and here both processes share it; only a few
-    numbers per image go back to the ingesting process.
+    The unit of work of an ingestion worker process on local storage. Each image is written
+    as soon as it is decoded, so memory holds one decoded image at a time; a batch of which
+    no image could be read writes no file.
     """
-    return [store(data, destination) for data in batch]
+    pack = _Pack(destination, number)
+    try:
+        return [_store(data, pack) for data in batch]
+    finally:
+        pack.close()
 
 
 def store_zip_entries(
-    places: list[ZipPlace], *, archive: str, destination: Destination, limit: int
+    places: list[ZipPlace], *, archive: str, destination: Destination, limit: int, number: int
 ) -> list[tuple[int, Stored | str] | None]:
     """store_batch() over entries of the zip archive at `archive`, read by this process from
     its own map of the file: the ingesting process sends where they are, not their bytes.
@@ -216,37 +297,28 @@ def store_zip_entries(
     plain (apps.datasets.archives.read_zip_entry), which the ingesting process reads itself.
     """
     results: list[tuple[int, Stored | str] | None] = []
-    with (
-        open(archive, "rb") as handle,
-        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
-    ):
-        for place in places:
-            data = read_zip_entry(mapped, place, limit=limit)
-            results.append(None if data is None else (len(data), store(data, destination)))
+    pack = _Pack(destination, number)
+    try:
+        with (
+            open(archive, "rb") as handle,
+            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+        ):
+            for place in places:
+                data = read_zip_entry(mapped, place, limit=limit)
+                results.append(None if data is None else (len(data), _store(data, pack)))
+    finally:
+        pack.close()
     return results
 
 
-def store(data: bytes, destination: Destination) -> Stored | str:
-    """canonicalize() `data` and write its files to `destination`: what the row needs, or the
-    reason the image was refused."""
+def _store(data: bytes, pack: _Pack) -> Stored | str:
+    """canonicalize() `data` and append it to `pack`: what the row needs, or the reason the
+    image was refused."""
     try:
         canonical = canonicalize(data)
     except ImageDecodeError as exc:
         return exc.reason
-    digest = canonical.sha256
-    write_file_once(destination.blob(digest), canonical.png, mode=destination.file_mode)
-    if canonical.thumbnail is not None:
-        write_file_once(
-            destination.thumbnail(digest), canonical.thumbnail, mode=destination.file_mode
-        )
-    return Stored(
-        sha256=digest,
-        png_bytes=len(canonical.png),
-        thumbnail_bytes=None if canonical.thumbnail is None else len(canonical.thumbnail),
-        width=canonical.width,
-        height=canonical.height,
-        original_format=canonical.original_format,
-    )
+    return pack.add(canonical)
 
 
 def write_file_once(path: str, data: bytes, *, mode: int | None = None) -> None:

@@ -32,6 +32,7 @@ from apps.core import csv_safe
 from apps.core.errors import Conflict
 from apps.datasets.canonical import THUMBNAIL_SIDE
 from apps.datasets.models import DatasetItem, DatasetKind, DatasetVersion
+from apps.datasets.stored import item_open, item_thumbnail_type, open_stored
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ _UNSAFE = set('/\\:*?"<>|')
 
 def _render_thumbnail(item: DatasetItem) -> bytes:
     """A JPEG of the canonical image, longest side THUMBNAIL_SIDE (for items made without one)."""
-    with item.file.storage.open(item.file.name, "rb") as handle, Image.open(handle) as image:
+    with item_open(item) as handle, Image.open(handle) as image:
         image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="JPEG", quality=85)
@@ -66,11 +67,11 @@ def _cached_thumbnail(item: DatasetItem) -> bytes:
 
 def _stored_thumbnail(item: DatasetItem) -> HttpResponse | None:
     """The thumbnail made at ingestion, when there is one of a type fit to serve."""
-    stored_type = mimetypes.guess_type(item.thumbnail.name)[0] if item.thumbnail else None
+    stored_type = item_thumbnail_type(item)
     if stored_type not in SERVABLE_TYPES:
         return None
     try:
-        handle = item.thumbnail.storage.open(item.thumbnail.name, "rb")
+        handle = item_open(item, "thumbnail")
     except OSError:
         logger.warning("dataset item %s: its thumbnail is missing from storage", item.pk)
         return None
@@ -93,7 +94,7 @@ def item_file_response(request: HttpRequest, item: DatasetItem, which: str) -> H
     stem = posixpath.splitext(posixpath.basename(item.original_name))[0] or "image"
     try:
         if which == "image":
-            handle = item.file.storage.open(item.file.name, "rb")
+            handle = item_open(item)
             response: HttpResponse = FileResponse(handle, content_type="image/png")
             filename = f"{stem}.png"
         else:
@@ -162,7 +163,9 @@ def version_zip_stream(version: DatasetVersion) -> Iterator[bytes]:
     items = (
         DatasetItem.unscoped.filter(version_id=version.pk)
         .order_by("label", "original_name", "pk")
-        .values_list("file", "label", "split", "sha256", "original_name")
+        .values_list(
+            "file", "file_offset", "file_length", "label", "split", "sha256", "original_name"
+        )
     )
     storage = DatasetItem._meta.get_field("file").storage
     sink = _Sink()
@@ -172,10 +175,12 @@ def version_zip_stream(version: DatasetVersion) -> Iterator[bytes]:
         zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive,
     ):
         csv_safe.write_rows(rows, [MANIFEST_HEADER])
-        for file_name, label, split, sha256, original_name in items.iterator(chunk_size=500):
+        for file_name, offset, length, label, split, sha256, original_name in items.iterator(
+            chunk_size=500
+        ):
             name = archive_name(label, original_name, taken)
             try:
-                source = storage.open(file_name, "rb")
+                source = open_stored(file_name, offset, length, storage=storage)
             except OSError:
                 logger.warning("version %s: %s is missing from storage", version.pk, file_name)
                 continue

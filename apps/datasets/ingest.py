@@ -3,19 +3,22 @@
 Runs on a worker (cpu queue) inside the version's tenant scope; see
 apps.datasets.services.dataset_version_ingest. The steps:
 
-1. start over: an interrupted earlier attempt's item rows are deleted (the stored images are
-   content-addressed and may be shared, so they stay);
+1. start over: an interrupted earlier attempt's item rows and pack files are deleted;
 2. a derived version copies its parent's rows (same stored images), minus removals, with
    relabels applied;
 3. new images are read from the archive (apps.datasets.archives) and the stored loose files,
    and decoded in LEPTON_INGEST_PROCESSES worker processes (apps.datasets.canonical: no ORM)
-   into a canonical PNG stored once per organization at orgs/<org>/blobs/<sha[:2]>/<sha>.png,
-   with a WebP thumbnail at orgs/<org>/thumbs/<sha>.webp when the image is larger than a
-   thumbnail. On local storage the worker processes write those files themselves (creating
-   thousands of small files is kernel work that is better shared) and send back only what
-   the rows need; on an object store they send the bytes and this process stores them;
-4. exact duplicates are dropped (the first copy stays), splits assigned (stratified from the
-   version's ratios and seed, or the manifest's split column; existing items keep theirs);
+   into a canonical PNG, with a WebP thumbnail when the image is larger than a thumbnail. On
+   local storage the worker processes write them themselves, one pack file per batch of
+   images at orgs/<org>/packs/<version>/a<attempt>-<batch>.pack (creating thousands of small
+   files costs the kernel more than decoding them), and send back only what the rows need:
+   where each image lies in its pack. On an object store they send the bytes and this
+   process stores each image whole, once per organization, at
+   orgs/<org>/blobs/<sha[:2]>/<sha>.png (thumbnail orgs/<org>/thumbs/<sha>.webp);
+4. exact duplicates are dropped (the first copy stays); an image the organization already
+   holds in another version points at that copy, and a pack left with nothing in use is
+   deleted; splits are assigned (stratified from the version's ratios and seed, or the
+   manifest's split column; existing items keep theirs);
 5. the rows, counts and the health report (apps.datasets.health) are written in one transaction.
 """
 
@@ -31,6 +34,7 @@ import multiprocessing.context
 import operator
 import os
 import random
+import shutil
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -57,7 +61,6 @@ from apps.datasets.canonical import (
     Destination,
     Stored,
     canonicalize_batch,
-    store,
     store_batch,
     store_zip_entries,
     write_file_once,
@@ -242,7 +245,8 @@ def decode_images(
     local_zip: LocalZip | None = None,
 ) -> Iterator[tuple[Any, int, Canonical | Stored | str | None]]:
     """(key, bytes decoded, result) for each source, in order: the result is a Canonical, or
-    with a `destination` the Stored image already written there, or the reason it was refused.
+    with a `destination` the Stored image already written to the pack of its batch there (the
+    batches are numbered from 0, in order), or the reason it was refused.
 
     A ZipPlace payload (in `local_zip`, with a `destination`) is read by the decoding process
     itself; its result is None, with 0 bytes, when the entry is not plain: the caller reads
@@ -251,37 +255,38 @@ def decode_images(
     With more than one process and enough images the work is spread over worker processes;
     results still come back in the order of `sources`, so "the first copy" is well defined.
     """
-    work: Any = canonicalize_batch
-    if destination is not None:
-        work = partial(store_batch, destination=destination)
-    read_and_work: Any = None
-    if local_zip is not None and destination is not None:
-        read_and_work = partial(
-            store_zip_entries,
-            archive=local_zip.path,
-            destination=destination,
-            limit=local_zip.limit,
-        )
 
-    def submit(batch: list[tuple[Any, Payload]]) -> tuple[list[Any], Callable, list[Payload]]:
+    def submit(
+        number: int, batch: list[tuple[Any, Payload]]
+    ) -> tuple[list[Any], Callable, list[Payload]]:
         keys = [key for key, _payload in batch]
         payloads = [payload for _key, payload in batch]
         if isinstance(payloads[0], archives.ZipPlace):
-            if read_and_work is None:
+            if local_zip is None or destination is None:
                 raise ValueError("zip entries to decode without a local zip and a destination")
-            return keys, read_and_work, payloads
+            work: Callable = partial(
+                store_zip_entries,
+                archive=local_zip.path,
+                destination=destination,
+                limit=local_zip.limit,
+                number=number,
+            )
+        elif destination is not None:
+            work = partial(store_batch, destination=destination, number=number)
+        else:
+            work = canonicalize_batch
         return keys, work, payloads
 
     if processes <= 1 or expected < PARALLEL_MIN_IMAGES:
-        for batch in _batches(sources):
-            keys, function, payloads = submit(batch)
+        for number, batch in enumerate(_batches(sources)):
+            keys, function, payloads = submit(number, batch)
             yield from _results(keys, payloads, function(payloads))
         return
     logger.info("decoding %d images in %d processes", expected, processes)
     window: deque[tuple[list[Any], list[Payload], Future]] = deque()
     with _process_pool(processes) as pool:
-        for batch in _batches(sources):
-            keys, function, payloads = submit(batch)
+        for number, batch in enumerate(_batches(sources)):
+            keys, function, payloads = submit(number, batch)
             window.append((keys, payloads, pool.submit(function, payloads)))
             while len(window) >= 2 * processes:
                 keys, payloads, future = window.popleft()
@@ -323,7 +328,11 @@ class _Row:
     """A DatasetItem row to be: plain values, cheap to make by the thousand."""
 
     file: str
+    file_offset: int | None
+    file_length: int | None
     thumbnail: str
+    thumbnail_offset: int | None
+    thumbnail_length: int | None
     original_name: str
     label: str
     split: str
@@ -348,9 +357,30 @@ class _Ingestion:
     #: content hash -> every copy seen, the kept one first
     copies: dict[str, list[_Copy]] = field(default_factory=dict)
     new: set[str] = field(default_factory=set)  # hashes of images added by this version
-    new_bytes: dict[str, int] = field(default_factory=dict)  # sha -> stored bytes written
+    #: sha -> bytes of the whole files stored for it (object stores: see _store_once)
+    new_bytes: dict[str, int] = field(default_factory=dict)
+    #: storage name of each pack file this ingestion wrote -> its size
+    packs: dict[str, int] = field(default_factory=dict)
     done: int = 0
     total: int = 0
+    _destination: Destination | None = None
+    _blobs: str = ""
+    _thumbs: str = ""
+
+    def __post_init__(self) -> None:
+        organization_id = self.version.organization_id
+        self._blobs = _blobs_folder(organization_id)
+        self._thumbs = _thumbs_folder(organization_id)
+        self.packs_folder = _packs_folder(organization_id, self.version.pk)
+        storage = default_storage
+        if isinstance(storage, FileSystemStorage):
+            # path() refuses names that would leave MEDIA_ROOT. An attempt's packs are named
+            # by the attempt: a re-run never writes into a file an earlier one left.
+            self._destination = Destination(
+                folder=storage.path(self.packs_folder),
+                prefix=f"a{self.version.attempts}-",
+                file_mode=storage.file_permissions_mode,
+            )
 
     @property
     def organization_id(self) -> Any:
@@ -394,24 +424,34 @@ class _Ingestion:
             self.skip(path, result)
             return
         digest = result.sha256
+        if isinstance(result, Stored):  # written by the process that decoded it
+            assert self._destination is not None  # noqa: S101 - only made with a destination
+            pack = f"{self.packs_folder}/{self._destination.pack_name(result.pack)}"
+            self.packs[pack] = self.packs.get(pack, 0) + result.written
         self.copies.setdefault(digest, []).append(_Copy(path, split))
         if digest in self.kept:
             self.skip(path, f"exact duplicate of {self.kept[digest].original_name}")
             return
-        blob = _blob_path(self.organization_id, digest)
-        thumbnail = blob  # an image of at most the thumbnail size is its own thumbnail
-        if isinstance(result, Stored):  # written by the process that decoded it
-            if result.thumbnail_bytes is not None:
-                thumbnail = _thumb_path(self.organization_id, digest)
-            self.new_bytes[digest] = result.png_bytes + (result.thumbnail_bytes or 0)
+        if isinstance(result, Stored):
+            # An image of at most the thumbnail size is its own thumbnail.
+            file = thumbnail = pack
+            file_at, file_length = result.png_offset, result.png_bytes
+            thumbnail_at, thumbnail_length = file_at, file_length
+            if result.thumbnail_offset is not None:
+                thumbnail_at, thumbnail_length = result.thumbnail_offset, result.thumbnail_bytes
         else:
-            _store_once(blob, result.png)
+            file = thumbnail = _store_once(f"{self._blobs}/{digest[:2]}/{digest}.png", result.png)
             if result.thumbnail is not None:
-                thumbnail = _store_once(_thumb_path(self.organization_id, digest), result.thumbnail)
+                thumbnail = _store_once(f"{self._thumbs}/{digest}.webp", result.thumbnail)
             self.new_bytes[digest] = len(result.png) + len(result.thumbnail or b"")
+            file_at = file_length = thumbnail_at = thumbnail_length = None
         row = _Row(
-            file=blob,
+            file=file,
+            file_offset=file_at,
+            file_length=file_length,
             thumbnail=thumbnail,
+            thumbnail_offset=thumbnail_at,
+            thumbnail_length=thumbnail_length,
             original_name=path[:500],
             label=label[:200],
             split=split or "",
@@ -426,17 +466,9 @@ class _Ingestion:
         self.new.add(digest)
 
     def destination(self) -> Destination | None:
-        """The local folders the decoding processes write to, on local storage; on an object
-        store (S3) they send the bytes back and this process stores them."""
-        storage = default_storage
-        if not isinstance(storage, FileSystemStorage):
-            return None
-        # path() refuses names that would leave MEDIA_ROOT
-        return Destination(
-            blobs=storage.path(_blobs_folder(self.organization_id)),
-            thumbnails=storage.path(_thumbs_folder(self.organization_id)),
-            file_mode=storage.file_permissions_mode,
-        )
+        """Where the decoding processes write their packs, on local storage; on an object
+        store (S3) they send the bytes back and this process stores each image whole."""
+        return self._destination
 
     def decode(
         self,
@@ -469,10 +501,7 @@ class _Ingestion:
                         self.skip(read.path, read.reason)
                         continue
                     size = len(read)
-                    if destination is not None:
-                        result = store(read, destination)
-                    else:
-                        result = canonicalize_batch([read])[0]
+                    result = canonicalize_batch([read])[0]  # stored whole, by add()
                 else:
                     budget.add(size)
             self.add(path, label, split, size, result)
@@ -510,19 +539,49 @@ class _Ingestion:
                 leakage.append({"sha256": digest, "paths": paths, "splits": ordered})
         return duplicates, leakage
 
-    def stored_bytes(self) -> int:
-        """Bytes of stored images this version brought: an image already kept by another
-        version of the organization is not counted again."""
+    def reuse_stored(self) -> None:
+        """Point the new rows at the stored copy of an image the organization already holds
+        (in another version or dataset), and delete the packs left with no image in use.
+
+        Uploading the same pictures again, in a new dataset say, then stores nothing new.
+        """
         others = DatasetItem.unscoped.filter(organization_id=self.organization_id).exclude(
             version=self.version
         )
-        # One query when there is nothing to share: the organization's first images.
-        digests = list(self.new_bytes) if others.exists() else []
-        shared: set[str] = set()
+        # No query per chunk when there is nothing to share: the organization's first images.
+        digests = sorted(self.new) if others.exists() else []
+        where = ("file", "file_offset", "file_length")
+        where += ("thumbnail", "thumbnail_offset", "thumbnail_length")
+        found: dict[str, tuple] = {}
         for start in range(0, len(digests), 500):
             chunk = digests[start : start + 500]
-            shared.update(others.filter(sha256__in=chunk).values_list("sha256", flat=True))
-        return sum(size for digest, size in self.new_bytes.items() if digest not in shared)
+            for digest, *location in (
+                others.filter(sha256__in=chunk).order_by("created_at").values_list("sha256", *where)
+            ):
+                found.setdefault(digest, tuple(location))
+        live: set[str] = set()
+        for row in self.rows:
+            if row.sha256 in found and row.sha256 in self.new:
+                for name, value in zip(where, found[row.sha256], strict=True):
+                    setattr(row, name, value)
+                self.new_bytes.pop(row.sha256, None)
+            live.add(row.file)
+            live.add(row.thumbnail)
+        for pack in [name for name in self.packs if name not in live]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(default_storage.path(pack))
+            del self.packs[pack]
+
+    def stored_bytes(self) -> int:
+        """Bytes this version added to storage: its packs (duplicates in them included: they
+        were written), and the whole files of images the organization held nowhere else."""
+        return sum(self.packs.values()) + sum(self.new_bytes.values())
+
+    def remove_packs(self) -> None:
+        """Delete every pack of this version (an earlier attempt's, or this failed one's): no
+        other version's rows point into them."""
+        if self._destination is not None:
+            shutil.rmtree(self._destination.folder, ignore_errors=True)
 
     def insert_rows(self) -> None:
         """INSERT the version's item rows, a thousand per executemany.
@@ -576,12 +635,8 @@ def _thumbs_folder(organization_id: Any) -> str:
     return f"orgs/{organization_id}/thumbs"
 
 
-def _blob_path(organization_id: Any, digest: str) -> str:
-    return f"{_blobs_folder(organization_id)}/{digest[:2]}/{digest}.png"  # as Destination.blob
-
-
-def _thumb_path(organization_id: Any, digest: str) -> str:
-    return f"{_thumbs_folder(organization_id)}/{digest}.webp"  # as Destination.thumbnail
+def _packs_folder(organization_id: Any, version_id: Any) -> str:
+    return f"orgs/{organization_id}/packs/{version_id}"
 
 
 def _store_once(name: str, data: bytes) -> str:
@@ -661,6 +716,16 @@ def _ingest_images(version: DatasetVersion) -> None:
     reporter = ProgressReporter(version)
     reporter.report(force=True, message=_("Reading the archive"), progress=0.0)
     run = _Ingestion(version=version, reporter=reporter)
+    run.remove_packs()  # what an interrupted attempt wrote
+    try:
+        _ingest_into(version, run)
+    except BaseException:
+        run.remove_packs()  # no row points into them: nothing of the version was kept
+        raise
+
+
+def _ingest_into(version: DatasetVersion, run: _Ingestion) -> None:
+    reporter = run.reporter
     derived = version.parent_id is not None
     if derived:
         run.copy_parent()
@@ -702,6 +767,7 @@ def _ingest_images(version: DatasetVersion) -> None:
             "No readable image was found in the archive; see the skipped files for reasons."
         )
     reporter.report(force=True, message=_("Assigning splits"), progress=0.92)
+    run.reuse_stored()
     ratios = run.assign_splits()
     counts: dict[str, dict[str, int]] = {}
     for row in run.rows:

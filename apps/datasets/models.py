@@ -97,8 +97,17 @@ class Split(models.TextChoices):
 
 
 class DatasetItem(TenantModel):
+    """One image of a version.
+
+    Its canonical PNG is `file` as a whole, or, when `file_offset` is set, the `file_length`
+    bytes at that offset of `file`, a pack of the images decoded together at ingestion (see
+    apps.datasets.canonical); the same for `thumbnail`. apps.datasets.stored reads either.
+    """
+
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="items")
     file = models.FileField(max_length=500)
+    file_offset = models.PositiveBigIntegerField(null=True, blank=True)
+    file_length = models.PositiveBigIntegerField(null=True, blank=True)
     original_name = models.CharField(_("file name in the upload"), max_length=500)
     label = models.CharField(_("label"), max_length=200)
     split = models.CharField(_("split"), max_length=16, choices=Split, db_index=True)
@@ -106,6 +115,8 @@ class DatasetItem(TenantModel):
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
     thumbnail = models.FileField(max_length=500, blank=True)
+    thumbnail_offset = models.PositiveBigIntegerField(null=True, blank=True)
+    thumbnail_length = models.PositiveBigIntegerField(null=True, blank=True)
     #: the format the customer uploaded (JPEG, PNG, ...) and its size in bytes
     original_format = models.CharField(max_length=16, blank=True)
     original_bytes = models.PositiveIntegerField(default=0)

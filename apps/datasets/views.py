@@ -168,7 +168,9 @@ def _item(pk: Any) -> DatasetItem:
     return get_object_or_404(DatasetItem.objects.only(*_ITEM_FIELDS), pk=pk)
 
 
-_ITEM_FIELDS = ("id", "organization_id", "file", "thumbnail", "original_name", "sha256")
+_ITEM_FIELDS = ("id", "organization_id", "original_name", "sha256")
+_ITEM_FIELDS += ("file", "file_offset", "file_length")
+_ITEM_FIELDS += ("thumbnail", "thumbnail_offset", "thumbnail_length")
 
 
 @org_page()

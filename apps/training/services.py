@@ -563,11 +563,11 @@ def _train_classifier(run: TrainingRun, template: Template, session: _RunSession
     items = list(
         DatasetItem.objects.filter(version=version)
         .order_by("split", "label", "original_name", "pk")
-        .values_list("pk", "file", "label", "split")
+        .values_list("pk", "file", "file_offset", "file_length", "original_name", "label", "split")
     )
     weights = run.model_config.pretrained_weights.name
     session.device = pick_device(_device()).type
-    names = [name for _, name, _, _ in items]
+    names = list(dict.fromkeys(item[1] for item in items))  # a pack holds many items
     with _local_files(names + ([weights] if weights else [])) as paths:
         config = template.config(
             run.hyperparameters, pretrained_path=str(paths[weights]) if weights else None
@@ -579,8 +579,16 @@ def _train_classifier(run: TrainingRun, template: Template, session: _RunSession
             )
         by_split: dict[str, list[LabeledImage]] = {s: [] for s in Split.values}
         ids: dict[str, list[str]] = {s: [] for s in Split.values}
-        for pk, name, label, split in items:
-            by_split[split].append(LabeledImage(path=paths[name], label=index[label]))
+        for pk, name, offset, length, original_name, label, split in items:
+            by_split[split].append(
+                LabeledImage(
+                    path=paths[name],
+                    label=index[label],
+                    offset=offset,
+                    length=length,
+                    name=original_name,
+                )
+            )
             ids[split].append(str(pk))
         result = train_classifier(
             config=config,

@@ -38,10 +38,33 @@ _MAX_LOAD_THREADS = 4
 
 @dataclass(frozen=True)
 class LabeledImage:
-    """An image file on disk and the index of its label."""
+    """An image file on disk and the index of its label.
+
+    With an ``offset``, the image is the ``length`` bytes at that offset of the file (a pack of
+    several images); ``name``, when given, is what error messages call it.
+    """
 
     path: Path
     label: int
+    offset: int | None = None
+    length: int | None = None
+    name: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return self.name or Path(self.path).name
+
+    def read_bytes(self) -> bytes:
+        """The image's bytes; OSError if the file is missing or ends before the image does."""
+        if self.offset is None:
+            return Path(self.path).read_bytes()
+        length = self.length or 0
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(length)
+        if len(data) != length:
+            raise OSError(f"{self.display_name}: the file ends before the image does")
+        return data
 
 
 def image_to_uint8_tensor(image: Image.Image, input_size: int) -> torch.Tensor:
@@ -78,9 +101,9 @@ def load_images(
     def load_one(index: int) -> None:
         sample = samples[index]
         try:
-            image = decode_image(Path(sample.path).read_bytes())
+            image = decode_image(sample.read_bytes())
         except ImageDecodeError as exc:
-            raise ImageDecodeError(f"{Path(sample.path).name}: {exc.reason}") from exc
+            raise ImageDecodeError(f"{sample.display_name}: {exc.reason}") from exc
         images[index] = _resized_chw(image, input_size)
 
     workers = max(1, min(_MAX_LOAD_THREADS, os.cpu_count() or 1, len(samples)))

@@ -622,7 +622,7 @@ def _check_inputs(
         for sample in samples:
             if isinstance(sample.label, bool) or not 0 <= sample.label < len(labels):
                 raise ValueError(
-                    f"{Path(sample.path).name} in the {split} split has label index "
+                    f"{sample.display_name} in the {split} split has label index "
                     f"{sample.label!r}, outside 0..{len(labels) - 1}"
                 )
 

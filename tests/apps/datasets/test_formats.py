@@ -6,17 +6,18 @@ a small real data set that ships inside scikit-image goes through the same path.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 
 import numpy as np
 import pytest
-from django.core.files.storage import default_storage
 from PIL import Image
 
 from apps.core.jobs import JobStatus
 from apps.datasets.models import DatasetItem, DatasetVersion
 from apps.datasets.services import dataset_version_ingest
+from apps.datasets.stored import item_location, item_read
 from tests.conftest import zip_upload
 from tests.support.archives import clear_utf8_flag, shape, tar_bytes, zip_bytes
 
@@ -111,10 +112,9 @@ def items_by_name(version: DatasetVersion) -> dict[str, DatasetItem]:
     return {item.original_name: item for item in DatasetItem.unscoped.filter(version=version)}
 
 
-def stored_image(name: str) -> Image.Image:
-    with default_storage.open(name, "rb") as handle:
-        image = Image.open(io.BytesIO(handle.read()))
-        image.load()
+def stored_image(item: DatasetItem, which: str = "image") -> Image.Image:
+    image = Image.open(io.BytesIO(item_read(item, which)))
+    image.load()
     return image
 
 
@@ -136,52 +136,53 @@ def test_every_format_becomes_a_canonical_rgb_png_with_a_thumbnail(formats_versi
         assert item.original_format == fmt, name
         assert item.original_bytes == len(data), name
         assert item.label == name.split("/")[0]
-        stored = stored_image(item.file.name)
+        stored = stored_image(item)
         assert (stored.format, stored.mode) == ("PNG", "RGB"), name
         assert stored.size == (item.width, item.height), name
-        with default_storage.open(item.file.name, "rb") as handle:
-            assert handle.read() != data, f"{name}: the uploaded bytes were stored as they came"
+        stored_bytes = item_read(item)
+        assert stored_bytes != data, f"{name}: the uploaded bytes were stored as they came"
+        assert hashlib.sha256(stored_bytes).hexdigest() == item.sha256, name
         if exact is not None:
             assert np.array_equal(pixels(stored), pixels(exact.convert("RGB"))), name
-        thumbnail = stored_image(item.thumbnail.name)
+        thumbnail = stored_image(item, "thumbnail")
         assert max(thumbnail.size) <= 128, name
         if max(item.width, item.height) > 128:
             assert thumbnail.format == "WEBP" and max(thumbnail.size) == 128, name
-            assert item.thumbnail.name.endswith(f"/thumbs/{item.sha256}.webp")
-        else:
-            assert item.thumbnail.name == item.file.name  # small enough to be its own thumbnail
-        assert item.file.name == (
-            f"orgs/{formats_version.organization_id}/blobs/{item.sha256[:2]}/{item.sha256}.png"
-        )
+            assert item.thumbnail_offset != item.file_offset
+        else:  # small enough to be its own thumbnail
+            assert item_location(item, "thumbnail") == item_location(item)
+        # In a pack of the version's own, as the process that decoded it wrote it.
+        folder = f"orgs/{formats_version.organization_id}/packs/{formats_version.pk}/"
+        assert item.file.name.startswith(folder) and item.file.name.endswith(".pack"), name
 
 
 def test_lossy_formats_keep_their_picture(formats_version):
     items = items_by_name(formats_version)
     for name, variant in (("jpeg/rgb.jpg", 1), ("jpeg/cmyk.jpg", 2), ("webp/lossy.webp", 7)):
         expected = pixels(picture(variant))
-        error = np.abs(pixels(stored_image(items[name].file.name)) - expected).mean()
+        error = np.abs(pixels(stored_image(items[name])) - expected).mean()
         assert error < 6, (name, error)
 
 
 def test_exif_orientation_is_applied(formats_version):
     item = items_by_name(formats_version)["jpeg/rotated.jpeg"]
     assert (item.width, item.height) == (WIDTH, HEIGHT)  # stored sideways, shown upright
-    error = np.abs(pixels(stored_image(item.file.name)) - pixels(picture())).mean()
+    error = np.abs(pixels(stored_image(item)) - pixels(picture())).mean()
     assert error < 6
 
 
 def test_alpha_is_composited_on_white_and_16_bit_grey_is_rescaled(formats_version):
     items = items_by_name(formats_version)
-    alpha = pixels(stored_image(items["png/alpha.png"].file.name))
+    alpha = pixels(stored_image(items["png/alpha.png"]))
     assert (alpha[:, : WIDTH // 2] == 255).all()
     assert np.array_equal(alpha[:, WIDTH // 2 :], pixels(picture())[:, WIDTH // 2 :])
-    grey = pixels(stored_image(items["png/grey16.png"].file.name))
+    grey = pixels(stored_image(items["png/grey16.png"]))
     assert grey[0, 0].tolist() == [0, 0, 0] and grey[-1, -1].tolist() == [255, 255, 255]
     assert (grey[..., 0] == grey[..., 1]).all()
 
 
 def test_a_gif_keeps_its_first_frame(formats_version):
-    gif = pixels(stored_image(items_by_name(formats_version)["gif/animated.gif"].file.name))
+    gif = pixels(stored_image(items_by_name(formats_version)["gif/animated.gif"]))
     assert (np.abs(gif - np.array([255, 0, 0])) <= 2).all()
 
 
@@ -283,11 +284,21 @@ def test_a_real_data_set_from_scikit_image_round_trips(api, outsider):
     for name, array in photos.items():
         png = items[f"photos/{name}.png"]
         assert (png.width, png.height) == (array.shape[1], array.shape[0])
-        assert np.array_equal(np.asarray(stored_image(png.file.name)), array)
-        jpeg = stored_image(items[f"photos/{name}.jpg"].file.name)
+        assert np.array_equal(np.asarray(stored_image(png)), array)
+        jpeg = stored_image(items[f"photos/{name}.jpg"])
         assert np.abs(pixels(jpeg) - array.astype(np.int16)).mean() < 4
-        assert max(stored_image(png.thumbnail.name).size) == 128
+        assert max(stored_image(png, "thumbnail").size) == 128
     face = items["lfw/face/000.png"]
-    stored = np.asarray(stored_image(face.file.name))
+    stored = np.asarray(stored_image(face))
     assert np.array_equal(stored[..., 0], np.round(crops[0] * 255).astype(np.uint8))
     assert version.health["classes"]["face"]["test"] >= 1
+
+
+def test_a_thumbnail_in_a_pack_is_served_as_the_webp_it_is(api, formats_version):
+    item = items_by_name(formats_version)["jpeg/rgb.jpg"]  # larger than a thumbnail
+    response = api.get(f"/api/v1/dataset-items/{item.pk}/thumbnail/")
+    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
+    assert b"".join(response.streaming_content) == item_read(item, "thumbnail")
+    response = api.get(f"/api/v1/dataset-items/{item.pk}/image/")
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == item_read(item)

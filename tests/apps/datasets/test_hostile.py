@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.files.storage import default_storage
 
 from apps.core.jobs import JobStatus
 from apps.datasets.models import Dataset, DatasetItem, DatasetVersion
 from apps.datasets.services import dataset_version_ingest
+from apps.datasets.stored import item_read
 from tests.apps.datasets.test_upload import mark_encrypted
 from tests.conftest import zip_upload
 from tests.support.archives import (
@@ -89,8 +89,7 @@ def re_encoded(name: Callable[[str], str], uploaded: bytes) -> Callable:
 
     def check(version: DatasetVersion, payload: str) -> None:
         item = DatasetItem.unscoped.get(version=version, original_name=name(payload))
-        with default_storage.open(item.file.name, "rb") as handle:
-            stored = handle.read()
+        stored = item_read(item)
         assert stored != uploaded
         assert SCRIPT not in stored and b"<script>" not in stored and b"PK\x03\x04" not in stored
         assert stored.startswith(b"\x89PNG\r\n\x1a\n") and stored.endswith(b"IEND\xaeB`\x82")

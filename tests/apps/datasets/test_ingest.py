@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from datetime import timedelta
@@ -17,18 +18,25 @@ from apps.core.scoping import tenant_scope
 from apps.datasets.ingest import PARALLEL_MIN_IMAGES, TEST_SHARE, VALIDATION_SHARE, assign_splits
 from apps.datasets.models import DatasetItem, DatasetVersion, Split
 from apps.datasets.services import dataset_create, dataset_version_ingest
+from apps.datasets.stored import item_read
 from tests.conftest import zip_upload
 from tests.support.shapes import SHAPE_CLASSES
 
 
-def blobs_folder(version: DatasetVersion) -> Path:
-    return Path(settings.MEDIA_ROOT, f"orgs/{version.organization_id}/blobs")
+def packs_folder(version: DatasetVersion) -> Path:
+    return Path(settings.MEDIA_ROOT, f"orgs/{version.organization_id}/packs/{version.pk}")
 
 
-def stored_pngs(version: DatasetVersion) -> set[str]:
-    """The canonical images stored for the version's organization (shared by its versions)."""
-    folder = blobs_folder(version)
-    return {p.name for p in folder.rglob("*.png")} if folder.exists() else set()
+def stored_files(version: DatasetVersion) -> dict[str, int]:
+    """Every image file stored for the version's organization (shared by its versions): its
+    name under the organization's folder and its size."""
+    folder = Path(settings.MEDIA_ROOT, f"orgs/{version.organization_id}")
+    return {
+        str(path.relative_to(folder)): path.stat().st_size
+        for kind in ("packs", "blobs", "thumbs")
+        for path in (folder / kind).rglob("*")
+        if path.is_file()
+    }
 
 
 def queued_version(tenant, **shape_kwargs) -> DatasetVersion:  # noqa: ANN001, ANN003
@@ -55,8 +63,14 @@ def test_it_counts_every_item_once_per_class_and_split(ready_version, outsider):
         for split, n in splits.items():
             assert stored[(label, split)] == n
     assert sum(c["total"] for c in counts.values()) == ready_version.item_count
-    assert ready_version.stored_bytes == sum(default_storage.size(item.file.name) for item in items)
-    assert stored_pngs(ready_version) == {Path(item.file.name).name for item in items}
+    # Each image reads back from its pack as the PNG its hash names; the packs are what the
+    # version added to storage, and nothing else was written.
+    for item in items:
+        assert hashlib.sha256(item_read(item)).hexdigest() == item.sha256
+    packs = {item.file.name for item in items}
+    assert all(name.startswith(f"orgs/{ready_version.organization_id}/packs/") for name in packs)
+    assert ready_version.stored_bytes == sum(default_storage.size(name) for name in packs)
+    assert len(stored_files(ready_version)) == len(packs)
 
 
 def test_it_marks_the_version_ready_with_a_message(ready_version):
@@ -112,7 +126,7 @@ def test_the_same_images_get_the_same_splits_in_another_upload(tenant, outsider,
 
 def test_ingesting_twice_changes_nothing(ready_version):
     before_items = set(DatasetItem.unscoped.filter(version=ready_version).values_list("pk", "file"))
-    before_files = stored_pngs(ready_version)
+    before_files = stored_files(ready_version)
 
     assert dataset_version_ingest(version_id=ready_version.pk) is None
 
@@ -124,7 +138,7 @@ def test_ingesting_twice_changes_nothing(ready_version):
         set(DatasetItem.unscoped.filter(version=ready_version).values_list("pk", "file"))
         == before_items
     )
-    assert stored_pngs(ready_version) == before_files
+    assert stored_files(ready_version) == before_files
 
 
 def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outsider):
@@ -132,7 +146,7 @@ def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outs
     # A first worker got half-way: it stored an image and its item row, then died.
     done = dataset_version_ingest(version_id=queued_version(tenant, per_class=5).pk)
     first = DatasetItem.unscoped.filter(version=done).first()
-    blobs_before = stored_pngs(done)
+    files_before = stored_files(done)
     DatasetItem.unscoped.create(
         organization=tenant.organization,
         version=version,
@@ -160,8 +174,9 @@ def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outs
     assert items.count() == again.item_count
     assert not items.filter(sha256="0" * 64).exists()
     assert items.values("sha256").distinct().count() == again.item_count
-    # The same images are stored once: the re-run reused them and deleted none.
-    assert stored_pngs(again) == blobs_before
+    # The same images are stored once: the re-run reused them, kept no pack of its own and
+    # deleted none of the other version's.
+    assert stored_files(again) == files_before
     assert set(items.values_list("file", flat=True)) == set(
         DatasetItem.unscoped.filter(version=done).values_list("file", flat=True)
     )
@@ -261,25 +276,47 @@ def test_the_celery_worker_decodes_in_worker_processes(tmp_path, monkeypatch):
         stack.stop()
 
 
-def test_a_stored_image_cut_short_by_a_crash_is_written_again(tenant, outsider):
-    from apps.datasets.canonical import canonicalize
+def test_packs_an_interrupted_attempt_left_are_deleted_and_written_again(tenant, outsider):
+    version = queued_version(tenant, per_class=4)
+    # A first worker wrote part of a pack, then died.
+    folder = packs_folder(version)
+    folder.mkdir(parents=True)
+    (folder / "a1-00000.pack").write_bytes(b"\x89PNG cut short")
+    DatasetVersion.unscoped.filter(pk=version.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        started_at=timezone.now() - timedelta(minutes=10),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+
+    again = dataset_version_ingest(version_id=version.pk)
+
+    assert again.status == JobStatus.SUCCEEDED and again.attempts == 2
+    assert not (folder / "a1-00000.pack").exists()
+    items = list(DatasetItem.unscoped.filter(version=version))
+    assert len(items) == again.item_count == 4 * len(SHAPE_CLASSES)
+    for item in items:
+        assert item.file.name.startswith(f"orgs/{tenant.organization.pk}/packs/{version.pk}/a2-")
+        assert hashlib.sha256(item_read(item)).hexdigest() == item.sha256
+    assert again.stored_bytes == sum(p.stat().st_size for p in folder.iterdir())
+
+
+def test_an_ingestion_that_fails_half_way_keeps_no_pack(tenant, outsider, settings):
     from tests.support.archives import class_images, zip_bytes
 
-    entries = class_images(3)
-    canonical = canonicalize(entries[0][1])
-    blobs = blobs_folder(DatasetVersion(organization=tenant.organization))
-    cut = blobs / canonical.sha256[:2] / f"{canonical.sha256}.png"
-    cut.parent.mkdir(parents=True, exist_ok=True)
-    cut.write_bytes(canonical.png[:100])
+    entries = class_images(80)
     version = dataset_create(
         organization=tenant.organization,
         user=tenant.user,
-        name="again",
+        name="too big",
         upload=zip_upload(zip_bytes(entries)),
     )
+    # The archive turns out to unpack to more than allowed only once half of it was decoded.
+    settings.LEPTON_MAX_ARCHIVE_BYTES = sum(len(data) for _name, data in entries) // 2
 
-    version = dataset_version_ingest(version_id=version.pk)
+    failed = dataset_version_ingest(version_id=version.pk)
 
-    assert version.status == JobStatus.SUCCEEDED
-    assert cut.read_bytes() == canonical.png
-    assert not list(cut.parent.glob("*.partial"))
+    assert failed.status == JobStatus.FAILED
+    assert "unpacks to more than" in failed.message
+    assert not packs_folder(version).exists()
+    assert not DatasetItem.unscoped.filter(version=version).exists()

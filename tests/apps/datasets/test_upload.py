@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.test.client import MULTIPART_CONTENT
 from PIL import Image
 
@@ -285,7 +286,11 @@ def test_it_skips_hostile_and_useless_entries_with_reasons(api, tenant, outsider
     assert new, "the archive and items should be stored"
     org_folder = Path("orgs") / str(tenant.organization.pk)
     assert all(org_folder in path.parents for path in new), new
-    assert len(new) == 1 + version.item_count  # source.zip + one PNG per item
+    # The source archive, and the packs the images were written to, in the version's folder.
+    packs = {path for path in new if path.suffix == ".pack"}
+    assert new - packs == {Path(version.source.name)}
+    assert {path.parent for path in packs} == {org_folder / "packs" / str(version.pk)}
+    assert sum(default_storage.size(str(path)) for path in packs) == version.stored_bytes
     for root in {Path(settings.MEDIA_ROOT).parent.parent, Path(tempfile.gettempdir()), Path.cwd()}:
         for _folder, _dirs, files in os.walk(root):
             assert evil not in files, f"{evil} was written under {root}"

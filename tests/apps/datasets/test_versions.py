@@ -21,6 +21,7 @@ from apps.core.jobs import JobStatus
 from apps.datasets.ingest import PARALLEL_MIN_IMAGES, _split_sizes, assign_splits
 from apps.datasets.models import DatasetItem, DatasetKind, DatasetVersion, Split
 from apps.datasets.services import dataset_create, dataset_version_ingest
+from apps.datasets.stored import item_read
 from apps.datasets.versions import dataset_version_derive
 from tests.support.archives import class_images, shape, tar_bytes, zip_bytes
 
@@ -144,8 +145,7 @@ def test_an_archive_adds_class_folders_or_manifest_rows(tenant, outsider, ready_
 
 def test_an_added_copy_of_an_existing_image_is_a_duplicate(tenant, outsider, ready_version):
     existing = items_of(ready_version)[0]
-    with default_storage.open(existing.file.name, "rb") as handle:
-        same_pixels = handle.read()
+    same_pixels = item_read(existing)
     copy = SimpleUploadedFile("again.png", same_pixels)
     version = dataset_version_ingest(
         version_id=dataset_version_derive(

@@ -10,6 +10,7 @@ from django.core.files.storage import default_storage
 from apps.core.jobs import JobStatus
 from apps.datasets.models import DatasetItem, Split
 from apps.datasets.services import dataset_create, dataset_version_ingest
+from apps.datasets.stored import item_read
 from apps.training.models import EpochMetric, ModelConfig, ModelVersion, TrainingRun
 from apps.training.services import training_run_execute
 from tests.conftest import zip_upload
@@ -181,7 +182,7 @@ def test_it_trains_and_the_evaluation_matches_the_stored_model(api, ready_versio
     test_items = DatasetItem.unscoped.filter(version=ready_version, split=Split.TEST)
     confusion = [[0] * len(labels) for _ in labels]
     for item in test_items:
-        image = decode_image(Path(default_storage.path(item.file.name)).read_bytes())
+        image = decode_image(item_read(item))
         predicted = predictor.predict(image, top_k=1)[0].label
         confusion[labels.index(item.label)][labels.index(predicted)] += 1
     correct = sum(confusion[i][i] for i in range(len(labels)))
@@ -240,12 +241,15 @@ def test_the_api_answers_the_evaluation_after_success(client, api, ready_version
 def test_a_run_with_an_unreadable_image_fails_naming_the_file(api, ready_version, outsider):
     run = start(api, ready_version)
     item = DatasetItem.unscoped.filter(version=ready_version, split=Split.TRAIN).first()
-    Path(default_storage.path(item.file.name)).write_bytes(b"no longer a png")
+    # Its bytes in the pack it shares with other images are overwritten, length kept.
+    with open(default_storage.path(item.file.name), "r+b") as pack:
+        pack.seek(item.file_offset)
+        pack.write(b"no longer a png".ljust(item.file_length, b"\0"))
 
     run = training_run_execute(run_id=run.pk)
 
     assert run.status == JobStatus.FAILED
-    assert Path(item.file.name).name in run.message
+    assert item.original_name in run.message
     assert "not a readable image" in run.message
     assert run.lease_expires_at is None
     assert not ModelVersion.unscoped.filter(run=run).exists()

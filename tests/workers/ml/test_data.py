@@ -103,3 +103,37 @@ def test_normalize_on_cuda_matches_the_cpu() -> None:
     on_gpu = normalize(batch.cuda())
     assert on_gpu.device.type == "cuda"
     torch.testing.assert_close(on_gpu.cpu(), normalize(batch), rtol=0, atol=1e-6)
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (12, 9), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_load_images_reads_images_packed_in_one_file(tmp_path: Path) -> None:
+    red, blue = _png((255, 0, 0)), _png((0, 0, 255))
+    pack = tmp_path / "a.pack"
+    pack.write_bytes(b"junk" + red + blue)
+    samples = [
+        LabeledImage(path=pack, label=1, offset=4 + len(red), length=len(blue), name="blue.png"),
+        LabeledImage(path=pack, label=0, offset=4, length=len(red), name="red.png"),
+    ]
+    images, labels = load_images(samples, 8)
+    assert labels.tolist() == [1, 0]
+    assert images[0, :, 4, 4].tolist() == [0, 0, 255]
+    assert images[1, :, 4, 4].tolist() == [255, 0, 0]
+
+
+def test_a_packed_image_cut_short_is_an_error_naming_it(tmp_path: Path) -> None:
+    red = _png((255, 0, 0))
+    pack = tmp_path / "a.pack"
+    pack.write_bytes(red[:-10])
+    sample = LabeledImage(path=pack, label=0, offset=0, length=len(red), name="red.png")
+    with pytest.raises(OSError, match="red.png: the file ends before the image does"):
+        load_images([sample], 8)
+    pack.write_bytes(b"x" * len(red))
+    with pytest.raises(ImageDecodeError, match="^red.png: "):
+        load_images([sample], 8)
