@@ -7,8 +7,8 @@
    portal's own data folder, so on the disk it stores to, where /tmp may be a RAM disk), signs
    up an organization, uploads the zip with dataset_create and times dataset_version_ingest,
    the function the Celery worker calls (archive reading, decoding in LEPTON_INGEST_PROCESSES
-   processes that read the zip entries and write the canonical PNGs and thumbnails to storage
-   themselves, rows, splits, health report);
+   processes that read the zip entries and append the canonical PNGs and thumbnails to one
+   pack file per batch themselves, rows, splits, health report);
 3. bare: Pillow open + verify + reopen + load + convert to RGB over the same image bytes,
    already in memory, in this one process;
 4. for the record, the portal's per-image work alone (decode + canonical PNG + thumbnail +
@@ -19,15 +19,14 @@ benchmarks/results/ingest.json. The runs are interleaved, `--repeat` times; the 
 counts. The first portal run also starts the fork server of the decoding processes, as a
 worker's first ingestion does; later runs reuse it, as a worker's later ingestions do.
 
-The bench deletes its throwaway folder (some 15,000 files) when it ends. Some filesystems keep
-freed inodes aside for a while and step over each of them when creating a file: on ext4
-without a journal, as on the machine measured, creating a file near such a cleanup 15 to 90 s
-later took 0.3 to 0.4 ms of kernel time instead of 0.01 to 0.02 ms: 5,000 new files then
-took more kernel time than the whole bare loop. A bench started right after another would
-measure the previous one's cleanup as ingestion time, so one started within SETTLE_SECONDS of
-the last cleanup waits out the rest before its first timed run (the seconds waited are in the
-results, "waited_for_previous_cleanup_s"). Other processes' mass deletions nearby have the
-same effect and are not waited for.
+The bench deletes its throwaway folder when it ends. Some filesystems keep freed inodes aside
+for a while and step over each of them when creating a file: on ext4 without a journal, as on
+the machine measured, creating a file 15 to 90 s after a mass deletion nearby took 0.3 to
+0.7 ms of kernel time instead of 0.01 to 0.05 ms. The ingestion creates one file per batch of
+32 images, not one per image, which keeps that small; still, a bench started within
+SETTLE_SECONDS of the last one's cleanup waits out the rest before its first timed run (the
+seconds waited are in the results, "waited_for_previous_cleanup_s"). Other processes' mass
+deletions nearby are not waited for.
 """
 
 from __future__ import annotations
