@@ -116,6 +116,16 @@ def test_a_different_seed_gives_a_different_split():
     assert assign_splits(labels_by_key, seed=0) != assign_splits(labels_by_key, seed=1)
 
 
+def worker_died(version: DatasetVersion) -> None:
+    """The version's first attempt started ten minutes ago and its lease ran out."""
+    DatasetVersion.unscoped.filter(pk=version.pk).update(
+        status=JobStatus.RUNNING,
+        attempts=1,
+        started_at=timezone.now() - timedelta(minutes=10),
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+
+
 def test_the_same_images_get_the_same_splits_in_another_upload(tenant, outsider, ready_version):
     other = dataset_version_ingest(version_id=queued_version(outsider).pk)
     assert other.class_counts == ready_version.class_counts
@@ -158,12 +168,7 @@ def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outs
         height=32,
         sha256="0" * 64,
     )
-    DatasetVersion.unscoped.filter(pk=version.pk).update(
-        status=JobStatus.RUNNING,
-        attempts=1,
-        started_at=timezone.now() - timedelta(minutes=10),
-        lease_expires_at=timezone.now() - timedelta(seconds=1),
-    )
+    worker_died(version)
 
     again = dataset_version_ingest(version_id=version.pk)
 
@@ -282,12 +287,7 @@ def test_packs_an_interrupted_attempt_left_are_deleted_and_written_again(tenant,
     folder = packs_folder(version)
     folder.mkdir(parents=True)
     (folder / "a1-00000.pack").write_bytes(b"\x89PNG cut short")
-    DatasetVersion.unscoped.filter(pk=version.pk).update(
-        status=JobStatus.RUNNING,
-        attempts=1,
-        started_at=timezone.now() - timedelta(minutes=10),
-        lease_expires_at=timezone.now() - timedelta(seconds=1),
-    )
+    worker_died(version)
 
     again = dataset_version_ingest(version_id=version.pk)
 
