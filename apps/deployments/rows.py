@@ -45,11 +45,13 @@ EXAMPLE_COLUMNS = 20
 @dataclass(frozen=True)
 class Column:
     """One input column of a regression model: its name, its kind as the customer confirmed it
-    ("numeric", "categorical" or "boolean") and a typical value for examples."""
+    ("numeric", "categorical" or "boolean"), a typical value for examples and, for a category,
+    the most frequent values in the training table (most frequent first)."""
 
     name: str
     kind: str
     example: Any = None
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ def row_schema(
         kind = feature["kind"]
         if kind == NUMERIC and entry.get("type") == BOOLEAN:
             kind = BOOLEAN
-        columns.append(Column(feature["name"], kind, _example(kind, entry.get("stats") or {})))
+        stats = entry.get("stats") or {}
+        choices = tuple(_top_values(stats)) if kind == CATEGORICAL else ()
+        columns.append(Column(feature["name"], kind, _example(kind, stats), choices))
     names = {c.name for c in columns}
     return RowSchema(columns=tuple(columns), target=target, ignored=frozenset(set(by_name) - names))
 
@@ -92,10 +96,14 @@ def _example(kind: str, stats: Mapping[str, Any]) -> Any:
             return 0
         rounded = float(f"{mean:.4g}")
         return int(rounded) if rounded.is_integer() and abs(rounded) < 1e15 else rounded
-    top = [t.get("value") for t in stats.get("top") or [] if t.get("value")]
+    top = _top_values(stats)
     if kind == BOOLEAN:
         return bool(boolean_value(top[0])) if top else True
     return top[0] if top else ""
+
+
+def _top_values(stats: Mapping[str, Any]) -> list[str]:
+    return [str(t["value"]) for t in stats.get("top") or [] if t.get("value")]
 
 
 def read_rows(data: Any, *, schema: RowSchema, max_rows: int) -> list[dict[str, Any]]:

@@ -59,6 +59,12 @@ def endpoint_detail(request: HttpRequest, pk: str) -> HttpResponse:
     return render(request, "deployments/detail.html", context)
 
 
+def _form_value(example: Any) -> str:
+    if isinstance(example, bool):
+        return "yes" if example else "no"
+    return "" if example is None else str(example)
+
+
 def _tabular_context(endpoint: Endpoint) -> dict[str, Any]:
     """The columns a regression endpoint reads and a curl call with a JSON row to copy."""
     try:
@@ -76,6 +82,9 @@ def _tabular_context(endpoint: Endpoint) -> dict[str, Any]:
                 "kind": c.kind,
                 "kind_name": KIND_NAMES.get(c.kind, c.kind),
                 "example": json.dumps(c.example, ensure_ascii=False),
+                # what the "Try it" form starts from: the example as a form field holds it
+                "value": _form_value(c.example),
+                "choices": c.choices,
             }
             for c in schema.columns
         ],

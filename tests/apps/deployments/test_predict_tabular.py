@@ -515,6 +515,32 @@ def test_the_page_shows_the_columns_and_a_curl_call_that_works(client, api, tena
     assert r.status_code == 200, r.content
 
 
+def test_the_page_offers_a_form_with_a_field_per_column_that_predicts(client, api, tenant, url):
+    client.force_login(tenant.user)
+    text = client.get(f"/endpoints/{url.split('/')[-3]}/").content.decode()
+    form = re.search(r'<form id="try-row-form".*?</form>', text, re.S).group(0)
+    fields = dict(re.findall(r'name="([^"]+)"[^>]*data-kind="([^"]+)"', form))
+    assert fields == FEATURES
+    # A category offers the training table's values; a yes/no column also "missing".
+    continents = re.search(r'<datalist id="[^"]+">(.*?)</datalist>', form, re.S).group(1)
+    assert set(re.findall(r'value="([^"]+)"', continents)) == {
+        "Africa",
+        "Americas",
+        "Asia",
+        "Europe",
+        "Oceania",
+    }
+    assert '<option value="">missing</option>' in form
+    # What the fields start from is a row the API answers.
+    values = dict(re.findall(r'name="([^"]+)" value="([^"]*)" data-kind', form))
+    assert set(values) == set(FEATURES) - {"populous"}
+    row = {
+        name: float(value) if FEATURES[name] == "numeric" else value
+        for name, value in values.items()
+    }
+    assert predict(api, url, {"row": row}).status_code == 200
+
+
 def test_the_image_endpoint_page_keeps_its_form(client, api, tenant, tmp_path):
     client.force_login(tenant.user)
     endpoint_id = deploy(api, seeded_model_version(tenant, tmp_path)).split("/")[-3]
