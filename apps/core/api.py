@@ -28,6 +28,8 @@ class TenantScopedMixin:
     #: the least role a caller needs; API keys act with the role of the member who made them
     required_role: str = Role.MEMBER
     organization: Organization
+    #: the caller's role in the organization
+    role: str
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
@@ -41,6 +43,7 @@ class TenantScopedMixin:
                 f"This needs the {self.required_role} role; you are {role}."
             )
         self.organization = organization
+        self.role = role
         self._scope_token = scoping.activate(organization)
 
     def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 from apps.core.errors import InvalidInput, ServiceError
 from apps.core.views import org_page, parse_uuid, render_with_error
 from apps.datasets import exports, selectors
+from apps.datasets.deletion import dataset_delete
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
 from apps.datasets.services import dataset_create
 from apps.datasets.versions import dataset_version_derive
@@ -45,6 +47,30 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
             return render_with_error(request, "datasets/list.html", context, exc)
         return redirect("datasets:version", pk=version.pk)
     return render(request, "datasets/list.html", context)
+
+
+@org_page()
+def dataset_delete_page(request: HttpRequest, pk: str) -> HttpResponse:
+    """POST: delete the dataset once its name was typed to confirm; back to the list."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    dataset = get_object_or_404(Dataset.objects.all(), pk=pk)
+    latest = dataset.versions.order_by("-number").first()
+    back = redirect("datasets:version", pk=latest.pk) if latest else redirect("datasets:list")
+    if request.POST.get("confirm_name", "").strip() != dataset.name.strip():
+        messages.error(
+            request,
+            _("Type the dataset's name, %(name)s, exactly as shown to confirm the deletion.")
+            % {"name": dataset.name},
+        )
+        return back
+    try:
+        deleted = dataset_delete(dataset=dataset, user=request.user, role=request.role)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return back
+    messages.success(request, deleted.message)
+    return redirect("datasets:list")
 
 
 def _version(pk: Any) -> DatasetVersion:

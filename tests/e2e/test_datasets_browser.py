@@ -1,6 +1,6 @@
 """Datasets in a real browser (Debian's Chromium via Playwright) on the embedded stack:
-drag-and-drop upload with a progress bar, the health report, the gallery. Screenshots go to
-$LEPTON_SCREENSHOTS (or the test's temporary folder)."""
+drag-and-drop upload with a progress bar, the health report, the gallery, deleting a dataset.
+Screenshots go to $LEPTON_SCREENSHOTS (or the test's temporary folder)."""
 
 from __future__ import annotations
 
@@ -207,4 +207,22 @@ def test_it_uploads_by_drag_and_drop_and_shows_the_health_report_and_gallery(
     assert page.locator("[data-testid=train-blocked]").is_visible()
     assert page.locator("[data-testid=class-chart] g.bar").count() == 1
     shots(page, "14-blocking-problem")
+
+    # 6. Delete that dataset: only once its name is typed; the list no longer shows it.
+    version_url = page.url
+    delete = page.locator("[data-testid=delete-dataset]")
+    delete.scroll_into_view_if_needed()
+    delete.locator("[data-testid=delete-confirm]").fill("Only circle")
+    delete.get_by_role("button", name="Delete dataset").click()
+    page.wait_for_selector(".msg.error")
+    assert "Type the dataset's name, Only circles" in page.locator(".msg.error").inner_text()
+    assert page.url == version_url
+    delete.locator("[data-testid=delete-confirm]").fill("Only circles")
+    shots(page, "16-delete-dataset", "[data-testid=delete-dataset]")
+    delete.get_by_role("button", name="Delete dataset").click()
+    page.wait_for_url(f"{base}/datasets/")
+    assert "Deleted 'Only circles' (1 version)" in page.locator(".msg.success").inner_text()
+    listed = page.locator("table.table tbody").inner_text()
+    assert "Only circles" not in listed and "shapes" in listed
+    shots(page, "17-dataset-deleted")
     context.close()

@@ -1,5 +1,5 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -17,12 +17,15 @@ from apps.datasets.api.serializers import (
 )
 from apps.datasets.api.tabular import TabularVersionActions
 from apps.datasets.api.versions import ItemFileActions, VersionActions, version_derive
+from apps.datasets.deletion import dataset_delete
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
 from apps.datasets.selectors import dataset_versions
 from apps.datasets.services import dataset_create
 
 
-class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class DatasetViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet
+):
     """Image datasets. POST a zip of class folders to create one; ingestion runs on a worker
     and the returned version's status becomes `succeeded` (ready) or `failed`."""
 
@@ -43,6 +46,21 @@ class DatasetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVie
             kind=request.data.get("kind") or DatasetKind.IMAGE,
         )
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses={
+            204: None,
+            403: OpenApiResponse(description="A member deleting another member's dataset."),
+            409: OpenApiResponse(description="A version is being ingested, or models use it."),
+        }
+    )
+    def destroy(self, request, pk=None):  # noqa: ANN001, ANN201
+        """Delete the dataset, its versions and items, and the files nothing else uses (an
+        image another dataset also holds stays). Admins and owners may delete any dataset,
+        members those they uploaded. Refused while a version is being ingested or while models
+        trained on it exist."""
+        dataset_delete(dataset=self.get_object(), user=request.user, role=self.role)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["GET"], responses=DatasetVersionSerializer(many=True))
     @extend_schema(

@@ -223,6 +223,7 @@ def test_it_answers_404_for_another_organizations_objects_on_every_page(
         "datasets:derive": "dataset-version",
         "datasets:item_thumbnail": "dataset-item",
         "datasets:item_image": "dataset-item",
+        "datasets:delete": "dataset",
         "training:run": "run",
         "training:cancel": "run",
         "training:retrain": "model",
