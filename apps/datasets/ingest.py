@@ -344,6 +344,18 @@ class _Row:
 
 
 _ROW_FIELDS = tuple(_Row.__slots__)
+#: where a row's image and thumbnail are stored
+_LOCATION = ("file", "file_offset", "file_length", "thumbnail", "thumbnail_offset")
+_LOCATION += ("thumbnail_length",)
+
+
+def _location(row: _Row) -> tuple:
+    return tuple(getattr(row, name) for name in _LOCATION)
+
+
+def _relocate(row: _Row, location: tuple) -> None:
+    for name, value in zip(_LOCATION, location, strict=True):
+        setattr(row, name, value)
 
 
 @dataclass
@@ -361,6 +373,8 @@ class _Ingestion:
     new_bytes: dict[str, int] = field(default_factory=dict)
     #: storage name of each pack file this ingestion wrote -> its size
     packs: dict[str, int] = field(default_factory=dict)
+    #: sha -> (the version whose stored copy the row points at, the row's own location)
+    reused: dict[str, tuple[Any, tuple]] = field(default_factory=dict)
     done: int = 0
     total: int = 0
     _destination: Destination | None = None
@@ -541,41 +555,69 @@ class _Ingestion:
 
     def reuse_stored(self) -> None:
         """Point the new rows at the stored copy of an image the organization already holds
-        (in another version or dataset), and delete the packs left with no image in use.
-
-        Uploading the same pictures again, in a new dataset say, then stores nothing new.
+        (in another version or dataset): uploading the same pictures again, in a new dataset
+        say, then stores nothing new. confirm_reused() checks those copies are still there
+        when the rows are written; the packs left with nothing in use are deleted after that.
         """
         others = DatasetItem.unscoped.filter(organization_id=self.organization_id).exclude(
             version=self.version
         )
         # No query per chunk when there is nothing to share: the organization's first images.
         digests = sorted(self.new) if others.exists() else []
-        where = ("file", "file_offset", "file_length")
-        where += ("thumbnail", "thumbnail_offset", "thumbnail_length")
         found: dict[str, tuple] = {}
         for start in range(0, len(digests), 500):
             chunk = digests[start : start + 500]
-            for digest, *location in (
-                others.filter(sha256__in=chunk).order_by("created_at").values_list("sha256", *where)
-            ):
-                found.setdefault(digest, tuple(location))
-        live: set[str] = set()
+            rows = (
+                others.filter(sha256__in=chunk)
+                .order_by("created_at")
+                .values_list("sha256", "version_id", *_LOCATION)
+            )
+            for digest, version_id, *location in rows:
+                found.setdefault(digest, (version_id, tuple(location)))
         for row in self.rows:
             if row.sha256 in found and row.sha256 in self.new:
-                for name, value in zip(where, found[row.sha256], strict=True):
-                    setattr(row, name, value)
+                version_id, location = found[row.sha256]
+                self.reused[row.sha256] = (version_id, _location(row))
+                _relocate(row, location)
                 self.new_bytes.pop(row.sha256, None)
-            live.add(row.file)
-            live.add(row.thumbnail)
-        for pack in [name for name in self.packs if name not in live]:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(default_storage.path(pack))
-            del self.packs[pack]
+
+    def confirm_reused(self) -> None:
+        """Lock the versions whose stored images the new rows reuse, inside the transaction
+        that writes the rows. A dataset deleted in the meantime took those files with it (see
+        apps.datasets.deletion, which locks its versions the same way, and keeps what rows of
+        other datasets point at): its rows go back to this version's own copy."""
+        sources = {version_id for version_id, _own in self.reused.values()}
+        if not sources:
+            return
+        alive = set(
+            DatasetVersion.unscoped.select_for_update()
+            .filter(pk__in=sources)
+            .values_list("pk", flat=True)
+        )
+        for row in self.rows:
+            reused = self.reused.get(row.sha256)
+            if reused is not None and reused[0] not in alive:
+                _relocate(row, reused[1])
+                del self.reused[row.sha256]
+
+    def unused_packs(self) -> list[str]:
+        """This ingestion's packs that no row points into (their images are duplicates, or
+        stored elsewhere already)."""
+        live = {row.file for row in self.rows} | {row.thumbnail for row in self.rows}
+        return [name for name in self.packs if name not in live]
 
     def stored_bytes(self) -> int:
-        """Bytes this version added to storage: its packs (duplicates in them included: they
-        were written), and the whole files of images the organization held nowhere else."""
-        return sum(self.packs.values()) + sum(self.new_bytes.values())
+        """Bytes this version added to storage: the packs it keeps (duplicates in them
+        included: they were written), and the whole files of images the organization held
+        nowhere else."""
+        unused = set(self.unused_packs())
+        kept = sum(size for name, size in self.packs.items() if name not in unused)
+        return kept + sum(self.new_bytes.values())
+
+    def delete_packs(self, names: list[str]) -> None:
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(default_storage.path(name))
 
     def remove_packs(self) -> None:
         """Delete every pack of this version (an earlier attempt's, or this failed one's): no
@@ -778,6 +820,8 @@ def _ingest_into(version: DatasetVersion, run: _Ingestion) -> None:
     if derived:
         changes["added"] = len(run.new)
     with transaction.atomic():
+        run.confirm_reused()
+        unused = run.unused_packs()
         run.insert_rows()
         version.skipped = run.skipped
         version.split_source = split_source
@@ -812,6 +856,7 @@ def _ingest_into(version: DatasetVersion, run: _Ingestion) -> None:
             split_ratios=ratios if split_source == "auto" else version.split_ratios,
             changes=changes,
         )
+    run.delete_packs(unused)  # the rows pointing elsewhere are committed
 
 
 @contextlib.contextmanager

@@ -200,3 +200,63 @@ def test_another_organizations_page_request_gets_404(client, outsider, ready_ver
     url = reverse("datasets:delete", kwargs={"pk": ready_version.dataset_id})
     assert client.post(url, {"confirm_name": "shapes"}).status_code == 404
     assert Dataset.unscoped.filter(pk=ready_version.dataset_id).exists()
+
+
+@pytest.mark.parametrize("deleted_meanwhile", [False, True])
+def test_an_ingestion_reusing_images_of_a_dataset_deleted_meanwhile_keeps_its_own_copy(
+    tenant, django_capture_on_commit_callbacks, deleted_meanwhile
+):
+    """The window between an ingestion finding an image stored by another dataset and writing
+    its rows: a deletion of that dataset then sends the rows back to the ingestion's own copy."""
+    from django.db import transaction
+
+    from apps.core.jobs import ProgressReporter
+    from apps.datasets.deletion import dataset_delete
+    from apps.datasets.ingest import _Ingestion, _Row
+
+    first = ingested(tenant, "first", zip_bytes(class_images(2, seed=4)))
+    item = DatasetItem.unscoped.filter(version=first).first()
+    png = item_read(item)
+    later = dataset_create(
+        organization=tenant.organization, user=tenant.user, name="later", upload=zip_upload()
+    )
+    run = _Ingestion(version=later, reporter=ProgressReporter(later))
+    own = f"{run.packs_folder}/{run.destination().pack_name(0)}"
+    Path(settings.MEDIA_ROOT, own).parent.mkdir(parents=True)
+    Path(settings.MEDIA_ROOT, own).write_bytes(png)
+    own_location = (own, 0, len(png), own, 0, len(png))
+    row = _Row(
+        *(item.file.name, item.file_offset, item.file_length),
+        *(item.thumbnail.name, item.thumbnail_offset, item.thumbnail_length),
+        original_name="a.png",
+        label=item.label,
+        split=item.split,
+        width=item.width,
+        height=item.height,
+        sha256=item.sha256,
+        original_format="PNG",
+        original_bytes=len(png),
+    )
+    run.rows, run.kept, run.new, run.packs = (
+        [row],
+        {item.sha256: row},
+        {item.sha256},
+        {own: len(png)},
+    )
+    run.reused = {item.sha256: (first.pk, own_location)}
+
+    if deleted_meanwhile:
+        with django_capture_on_commit_callbacks(execute=True):
+            dataset_delete(dataset=first.dataset, user=tenant.user, role=Role.OWNER)
+        assert not Path(settings.MEDIA_ROOT, item.file.name).exists()
+    with transaction.atomic():
+        run.confirm_reused()
+
+    if deleted_meanwhile:
+        assert (row.file, row.file_offset, row.file_length) == (own, 0, len(png))
+        assert run.unused_packs() == [] and run.stored_bytes() == len(png)
+    else:
+        assert row.file == item.file.name and row.file_offset == item.file_offset
+        assert run.unused_packs() == [own] and run.stored_bytes() == 0
+    stored = Path(settings.MEDIA_ROOT, row.file).read_bytes()
+    assert stored[row.file_offset : row.file_offset + row.file_length] == png
