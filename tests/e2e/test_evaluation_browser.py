@@ -52,6 +52,19 @@ def signup(base: str, email: str) -> requests.Session:
     return session
 
 
+def logged_in(chromium, base: str, email: str):  # noqa: ANN001, ANN201
+    """A browser context and page where `email` has logged in."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return context, page
+
+
 def upload(api: requests.Session, base: str, name: str, data: bytes, filename: str, kind: str):  # noqa: ANN201
     response = api.post(
         f"{base}/api/v1/datasets/",
@@ -119,14 +132,7 @@ def test_it_shows_the_evaluation_and_the_leaderboard_in_a_browser(embedded_stack
     strong = train(api, base, version, "Shape sorter", "leptonnet", epochs=8, batch_size=16)
     quick = train(api, base, version, "Quick try", "leptonnet", epochs=1, batch_size=16)
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    context, page = logged_in(chromium, base, email)
 
     finished(api, base, strong, embedded_stack)
     page.goto(f"{base}/models/runs/{strong}/")

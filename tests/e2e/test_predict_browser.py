@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.test_evaluation_browser import (
-    PASSWORD,
     finished,
+    logged_in,
     market_csv,
     signup,
     train,
@@ -41,14 +41,7 @@ def test_a_regression_endpoint_predicts_the_row_typed_into_its_page(
     endpoint = endpoint.json()
     predict_url = base + endpoint["predict_url"]
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    context, page = logged_in(chromium, base, email)
     page.goto(f"{base}/endpoints/{endpoint['id']}/")
     form = page.locator("[data-testid=try-row-form]")
     assert sorted(
