@@ -5,6 +5,8 @@ Every message says what was wrong and how to fix it (which file, which field, wh
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     """A request the portal refuses, with a message meant for the person who sent it."""
@@ -53,3 +55,19 @@ class Conflict(ServiceError):
 class QuotaExceeded(ServiceError):
     status_code = 403
     code = "quota_exceeded"
+
+
+def check_may_delete(*, role: str, user: Any, created_by_id: Any, what: str) -> None:
+    """Admins and owners may delete anything of their organization, members what they made.
+
+    Raises ServiceError (403) naming `what` otherwise.
+    """
+    from apps.tenants.models import Role
+
+    if Role.at_least(role, Role.ADMIN) or created_by_id == getattr(user, "pk", None):
+        return
+    raise ServiceError(
+        f"Only the member who created {what}, or an admin, can delete it.",
+        code="forbidden",
+        status_code=403,
+    )

@@ -79,3 +79,18 @@ def parse_uuid(raw: Any) -> uuid.UUID | None:
         return uuid.UUID(str(raw))
     except (TypeError, ValueError):
         return None
+
+
+def delete_confirmed(request: HttpRequest, name: str) -> bool:
+    """Whether a delete form (templates/core/_delete_card.html) came with `name` typed in
+    `confirm_name`; if not, an error message on the next page says what to type."""
+    from django.contrib import messages
+    from django.utils.translation import gettext as _
+
+    if request.POST.get("confirm_name", "").strip() == name.strip():
+        return True
+    messages.error(
+        request,
+        _("Type the name, %(name)s, exactly as shown to confirm the deletion.") % {"name": name},
+    )
+    return False

@@ -22,11 +22,10 @@ from django.db import transaction
 from django.db.models import F
 
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, ServiceError
+from apps.core.errors import Conflict, check_may_delete
 from apps.core.jobs import JobStatus
 from apps.core.text import human_size
 from apps.datasets.models import Dataset, DatasetItem, DatasetVersion
-from apps.tenants.models import Role
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +56,9 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
         Conflict (409): a version is still being ingested, or models were trained on the
             dataset (they keep pointing at their dataset version; it cannot go before them).
     """
-    if not Role.at_least(role, Role.ADMIN) and dataset.created_by_id != getattr(user, "pk", None):
-        raise ServiceError(
-            f"Only the member who uploaded '{dataset.name}', or an admin, can delete it.",
-            code="forbidden",
-            status_code=403,
-        )
+    check_may_delete(
+        role=role, user=user, created_by_id=dataset.created_by_id, what=f"'{dataset.name}'"
+    )
     organization_id, dataset_id = dataset.organization_id, dataset.pk
     with transaction.atomic():
         # Locked: an ingestion cannot start on one of them while they are being deleted.
@@ -101,7 +97,7 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
         audit_record(
             organization=dataset.organization,
             actor=user,
-            action="dataset.deleted",
+            action="dataset.delete",
             target=None,
             data={"dataset": str(dataset_id), "name": dataset.name, "versions": len(versions)}
             | {"freed_bytes": deleted.freed_bytes},

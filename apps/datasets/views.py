@@ -16,7 +16,7 @@ from django.template.loader import get_template
 from django.utils.translation import gettext as _
 
 from apps.core.errors import InvalidInput, ServiceError
-from apps.core.views import org_page, parse_uuid, render_with_error
+from apps.core.views import delete_confirmed, org_page, parse_uuid, render_with_error
 from apps.datasets import exports, selectors
 from apps.datasets.deletion import dataset_delete
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
@@ -57,12 +57,7 @@ def dataset_delete_page(request: HttpRequest, pk: str) -> HttpResponse:
     dataset = get_object_or_404(Dataset.objects.all(), pk=pk)
     latest = dataset.versions.order_by("-number").first()
     back = redirect("datasets:version", pk=latest.pk) if latest else redirect("datasets:list")
-    if request.POST.get("confirm_name", "").strip() != dataset.name.strip():
-        messages.error(
-            request,
-            _("Type the dataset's name, %(name)s, exactly as shown to confirm the deletion.")
-            % {"name": dataset.name},
-        )
+    if not delete_confirmed(request, dataset.name):
         return back
     try:
         deleted = dataset_delete(dataset=dataset, user=request.user, role=request.role)

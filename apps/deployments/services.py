@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, TypeVar
 from django.conf import settings
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput, PayloadTooLarge, ServiceError
+from apps.core.errors import InvalidInput, PayloadTooLarge, ServiceError, check_may_delete
 from apps.core.text import human_size
 from apps.deployments.models import Endpoint
 from apps.deployments.predictors import AnyPredictor, predictor_for
@@ -228,3 +228,20 @@ def _predictor(version: ModelVersion, kind: type[_P]) -> _P:
             status_code=503,
         )
     return predictor
+
+
+def endpoint_delete(*, endpoint: Endpoint, user: Any, role: str) -> str:
+    """Delete an endpoint; a message saying so. Calls to it answer 404 from then on; its usage
+    events stay, without the endpoint, so past usage still adds up. The model is untouched.
+
+    Raises ServiceError (403) for a member deleting another member's endpoint.
+    """
+    check_may_delete(
+        role=role, user=user, created_by_id=endpoint.created_by_id, what=f"'{endpoint.name}'"
+    )
+    name = endpoint.name
+    audit_record(
+        organization=endpoint.organization, actor=user, action="endpoint.delete", target=endpoint
+    )
+    endpoint.delete()
+    return f"Deleted the endpoint '{name}': calls to it now answer 404. The model is kept."

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 
 from apps.core.errors import InvalidInput, ServiceError
 from apps.core.jobs import JobStatus
-from apps.core.views import org_page, parse_uuid, render_with_error
+from apps.core.views import delete_confirmed, org_page, parse_uuid, render_with_error
 from apps.datasets.models import DatasetVersion
+from apps.training.deletion import model_config_delete
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
 from apps.training.presenters import evaluation_context
 from apps.training.services import (
@@ -162,3 +163,22 @@ def dataset_leaderboard_page(request: HttpRequest, pk: str) -> HttpResponse:
     context = {"dataset": dataset, "latest_version": latest}
     context |= leaderboard_context(dataset_leaderboard(dataset))
     return render(request, "training/leaderboard.html", context)
+
+
+@org_page()
+def model_delete(request: HttpRequest, pk: str) -> HttpResponse:
+    """POST: delete the model once its name was typed to confirm; back to the list."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    config = get_object_or_404(ModelConfig.objects.all(), pk=pk)
+    latest = config.runs.order_by("-created_at").first()
+    back = redirect("training:run", pk=latest.pk) if latest else redirect("training:list")
+    if not delete_confirmed(request, config.name):
+        return back
+    try:
+        message = model_config_delete(model_config=config, user=request.user, role=request.role)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return back
+    messages.success(request, message)
+    return redirect("training:list")

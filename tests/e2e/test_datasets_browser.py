@@ -215,7 +215,7 @@ def test_it_uploads_by_drag_and_drop_and_shows_the_health_report_and_gallery(
     delete.locator("[data-testid=delete-confirm]").fill("Only circle")
     delete.get_by_role("button", name="Delete dataset").click()
     page.wait_for_selector(".msg.error")
-    assert "Type the dataset's name, Only circles" in page.locator(".msg.error").inner_text()
+    assert "Type the name, Only circles" in page.locator(".msg.error").inner_text()
     assert page.url == version_url
     delete.locator("[data-testid=delete-confirm]").fill("Only circles")
     shots(page, "16-delete-dataset", "[data-testid=delete-dataset]")

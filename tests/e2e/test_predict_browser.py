@@ -1,7 +1,8 @@
 """A regression endpoint's "Try it" form in a real browser (Debian's Chromium via Playwright) on
 the embedded stack, after a real training run on the worker: the value the page shows is the
 one the API gives for the same row, a missing value is sent as null, text that is no number is
-caught naming its column, and what the API refuses is shown with the API's message.
+caught naming its column, and what the API refuses is shown with the API's message; then the
+endpoint and the model are deleted on their pages.
 Screenshots go to $LEPTON_SCREENSHOTS (or the test's temporary folder)."""
 
 from __future__ import annotations
@@ -95,4 +96,20 @@ def test_a_regression_endpoint_predicts_the_row_typed_into_its_page(
         "document.querySelector('[data-testid=try-row-result]').textContent.includes('paused')"
     )
     assert "Activate it before sending predictions" in error.inner_text()
+
+    # Done with it: delete the endpoint on its page, then the model on its run page.
+    delete = page.locator("[data-testid=delete-endpoint]")
+    delete.locator("[data-testid=delete-confirm]").fill(endpoint["name"])
+    delete.get_by_role("button", name="Delete endpoint").click()
+    page.wait_for_url(f"{base}/endpoints/")
+    assert "calls to it now answer 404" in page.locator(".msg.success").inner_text()
+    assert api.post(predict_url, json={"row": row}, timeout=30).status_code == 404
+    page.goto(f"{base}/models/runs/{run}/")
+    delete = page.locator("[data-testid=delete-model]")
+    delete.locator("[data-testid=delete-confirm]").fill("Price model")
+    shots(page, "predict-03-delete-model", "[data-testid=delete-model]")
+    delete.get_by_role("button", name="Delete model").click()
+    page.wait_for_url(f"{base}/models/")
+    assert "Deleted the model 'Price model'" in page.locator(".msg.success").inner_text()
+    assert page.locator("[data-testid=run-row]").count() == 0
     context.close()

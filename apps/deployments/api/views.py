@@ -26,6 +26,7 @@ from apps.deployments.models import Endpoint
 from apps.deployments.services import (
     endpoint_check_input,
     endpoint_create,
+    endpoint_delete,
     endpoint_predict,
     endpoint_predict_rows,
     is_json,
@@ -99,7 +100,9 @@ Every call, refused ones included, is recorded as usage.
 """
 
 
-class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class EndpointViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet
+):
     """Deployed models. POST .../predict/ with an image (classifiers) or JSON rows
     (regressors) returns the prediction."""
 
@@ -113,6 +116,18 @@ class EndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantVi
             else "model_version"
         )
         return super().get_queryset().select_related(related)
+
+    @extend_schema(
+        responses={
+            204: None,
+            403: OpenApiResponse(description="A member deleting another member's endpoint."),
+        }
+    )
+    def destroy(self, request, pk=None):  # noqa: ANN001, ANN201
+        """Delete the endpoint: calls to it answer 404 from then on. The model and the usage
+        records are kept. Admins and owners may delete any endpoint, members those they made."""
+        endpoint_delete(endpoint=self.get_object(), user=request.user, role=self.role)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=EndpointCreateSerializer, responses={201: EndpointSerializer})
     def create(self, request):  # noqa: ANN001, ANN201

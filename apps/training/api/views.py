@@ -1,5 +1,5 @@
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -16,6 +16,7 @@ from apps.training.api.serializers import (
     TrainingRunSerializer,
     WeightsUploadSerializer,
 )
+from apps.training.deletion import model_config_delete
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
 from apps.training.selectors import dataset_leaderboard
 from apps.training.services import (
@@ -37,7 +38,9 @@ class TemplateListView(TenantAPIView):
         return Response([template.as_dict() for template in TEMPLATES.values()])
 
 
-class ModelConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):
+class ModelConfigViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet
+):
     """Models configured from a template on a dataset version. POST .../train/ starts a run."""
 
     model = ModelConfig
@@ -55,6 +58,20 @@ class ModelConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
             run = training_run_start(model_config=config, user=request.user)
             body["run"] = str(run.pk)
         return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={
+            204: None,
+            403: OpenApiResponse(description="A member deleting another member's model."),
+            409: OpenApiResponse(description="A run is queued or training, or it is deployed."),
+        }
+    )
+    def destroy(self, request, pk=None):  # noqa: ANN001, ANN201
+        """Delete the model with its runs, trained versions and their files (its dataset is
+        kept). Admins and owners may delete any model, members those they made. Refused while
+        a run of it is queued or training, or while a version of it is deployed."""
+        model_config_delete(model_config=self.get_object(), user=request.user, role=self.role)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=WeightsUploadSerializer, responses={200: ModelConfigSerializer})
     @action(detail=True, methods=["put"], parser_classes=[MultiPartParser])

@@ -229,6 +229,8 @@ def test_it_answers_404_for_another_organizations_objects_on_every_page(
         "training:retrain": "model",
         "training:leaderboard": "dataset",
         "deployments:detail": "endpoint",
+        "deployments:delete": "endpoint",
+        "training:delete": "model",
         "accounts:api_key_revoke": "api-key",
     }
     before = snapshot(tenant.organization)

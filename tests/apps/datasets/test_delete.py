@@ -75,7 +75,7 @@ def test_the_owner_deletes_a_dataset_with_every_version_and_file(
     assert not DatasetItem.unscoped.filter(organization=organization).exists()
     assert org_files(organization.pk) == set()
     assert organization_storage_used(organization=organization) == 0
-    event = AuditEvent.unscoped.get(organization=organization, action="dataset.deleted")
+    event = AuditEvent.unscoped.get(organization=organization, action="dataset.delete")
     assert event.data["name"] == "shapes" and event.data["versions"] == 2
     assert event.data["freed_bytes"] == ready_version.source_size + ready_version.stored_bytes + (
         derived.source_size + derived.stored_bytes
@@ -98,7 +98,7 @@ def test_a_member_deletes_their_own_dataset_but_not_anothers(client, tenant, col
     refused = client.delete(f"/api/v1/datasets/{owners.dataset_id}/", **auth)
     assert refused.status_code == 403
     assert refused.json()["error"]["message"] == (
-        "Only the member who uploaded 'owner's', or an admin, can delete it."
+        "Only the member who created 'owner's', or an admin, can delete it."
     )
     assert Dataset.unscoped.filter(pk=owners.dataset_id).exists()
     assert client.delete(f"/api/v1/datasets/{theirs.dataset_id}/", **auth).status_code == 204
@@ -175,7 +175,7 @@ def test_the_page_deletes_once_the_name_is_typed(client, tenant, ready_version):
     assert client.get(url).status_code == 405
 
     wrong = client.post(url, {"confirm_name": "shape"}, follow=True)
-    assert "Type the dataset&#x27;s name, shapes, exactly as shown" in wrong.content.decode()
+    assert "Type the name, shapes, exactly as shown" in wrong.content.decode()
     assert Dataset.unscoped.filter(pk=ready_version.dataset_id).exists()
 
     done = client.post(url, {"confirm_name": "shapes"}, follow=True)
