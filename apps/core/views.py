@@ -81,16 +81,31 @@ def parse_uuid(raw: Any) -> uuid.UUID | None:
         return None
 
 
-def delete_confirmed(request: HttpRequest, name: str) -> bool:
-    """Whether a delete form (templates/core/_delete_card.html) came with `name` typed in
-    `confirm_name`; if not, an error message on the next page says what to type."""
+def delete_on_confirm(
+    request: HttpRequest,
+    *,
+    name: str,
+    delete: Callable[[], str],
+    back: HttpResponse,
+    done: str,
+) -> HttpResponse:
+    """A delete form's POST (templates/core/_delete_card.html): `delete()` runs once `name`
+    was typed in `confirm_name`, and its message shows on the `done` page; a wrong name or a
+    refusal (ServiceError) shows on `back` instead, with nothing deleted."""
     from django.contrib import messages
     from django.utils.translation import gettext as _
 
-    if request.POST.get("confirm_name", "").strip() == name.strip():
-        return True
-    messages.error(
-        request,
-        _("Type the name, %(name)s, exactly as shown to confirm the deletion.") % {"name": name},
-    )
-    return False
+    if request.POST.get("confirm_name", "").strip() != name.strip():
+        messages.error(
+            request,
+            _("Type the name, %(name)s, exactly as shown to confirm the deletion.")
+            % {"name": name},
+        )
+        return back
+    try:
+        message = delete()
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return back
+    messages.success(request, message)
+    return redirect(done)

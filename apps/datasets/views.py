@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateDoesNotExist
@@ -16,7 +15,7 @@ from django.template.loader import get_template
 from django.utils.translation import gettext as _
 
 from apps.core.errors import InvalidInput, ServiceError
-from apps.core.views import delete_confirmed, org_page, parse_uuid, render_with_error
+from apps.core.views import delete_on_confirm, org_page, parse_uuid, render_with_error
 from apps.datasets import exports, selectors
 from apps.datasets.deletion import dataset_delete
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
@@ -57,15 +56,15 @@ def dataset_delete_page(request: HttpRequest, pk: str) -> HttpResponse:
     dataset = get_object_or_404(Dataset.objects.all(), pk=pk)
     latest = dataset.versions.order_by("-number").first()
     back = redirect("datasets:version", pk=latest.pk) if latest else redirect("datasets:list")
-    if not delete_confirmed(request, dataset.name):
-        return back
-    try:
-        deleted = dataset_delete(dataset=dataset, user=request.user, role=request.role)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return back
-    messages.success(request, deleted.message)
-    return redirect("datasets:list")
+    return delete_on_confirm(
+        request,
+        name=dataset.name,
+        delete=lambda: (
+            dataset_delete(dataset=dataset, user=request.user, role=request.role).message
+        ),
+        back=back,
+        done="datasets:list",
+    )
 
 
 def _version(pk: Any) -> DatasetVersion:

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
@@ -14,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from apps.analytics.models import UsageEvent
 from apps.core.errors import ServiceError
-from apps.core.views import delete_confirmed, org_page, parse_uuid
+from apps.core.views import delete_on_confirm, org_page, parse_uuid
 from apps.deployments.models import Endpoint
 from apps.deployments.services import endpoint_create, endpoint_delete, endpoint_row_schema
 from apps.training.models import ModelVersion
@@ -101,12 +100,10 @@ def endpoint_delete_page(request: HttpRequest, pk: str) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     endpoint = get_object_or_404(Endpoint.objects.all(), pk=pk)
-    if not delete_confirmed(request, endpoint.name):
-        return redirect("deployments:detail", pk=endpoint.pk)
-    try:
-        message = endpoint_delete(endpoint=endpoint, user=request.user, role=request.role)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return redirect("deployments:detail", pk=endpoint.pk)
-    messages.success(request, message)
-    return redirect("deployments:list")
+    return delete_on_confirm(
+        request,
+        name=endpoint.name,
+        delete=lambda: endpoint_delete(endpoint=endpoint, user=request.user, role=request.role),
+        back=redirect("deployments:detail", pk=endpoint.pk),
+        done="deployments:list",
+    )

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from apps.core.errors import InvalidInput, ServiceError
 from apps.core.jobs import JobStatus
-from apps.core.views import delete_confirmed, org_page, parse_uuid, render_with_error
+from apps.core.views import delete_on_confirm, org_page, parse_uuid, render_with_error
 from apps.datasets.models import DatasetVersion
 from apps.training.deletion import model_config_delete
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
@@ -173,12 +173,12 @@ def model_delete(request: HttpRequest, pk: str) -> HttpResponse:
     config = get_object_or_404(ModelConfig.objects.all(), pk=pk)
     latest = config.runs.order_by("-created_at").first()
     back = redirect("training:run", pk=latest.pk) if latest else redirect("training:list")
-    if not delete_confirmed(request, config.name):
-        return back
-    try:
-        message = model_config_delete(model_config=config, user=request.user, role=request.role)
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-        return back
-    messages.success(request, message)
-    return redirect("training:list")
+    return delete_on_confirm(
+        request,
+        name=config.name,
+        delete=lambda: model_config_delete(
+            model_config=config, user=request.user, role=request.role
+        ),
+        back=back,
+        done="training:list",
+    )
