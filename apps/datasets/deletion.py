@@ -83,7 +83,8 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
             more = f" and {len(models) - 5} more" if len(models) > 5 else ""
             raise Conflict(
                 f"'{dataset.name}' cannot be deleted: the models {shown}{more} were trained on "
-                "it, and a model keeps the dataset version it learned from."
+                "it, and a model keeps the dataset version it learned from. Delete those models "
+                "first (on a run page of each, or DELETE models/{id}/)."
             )
         images = _image_files(DatasetItem.unscoped.filter(version__in=versions))
         stored = sum(v.source_size + v.stored_bytes for v in versions)
