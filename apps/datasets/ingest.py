@@ -377,7 +377,9 @@ class _Ingestion:
     reused: dict[str, tuple[Any, tuple]] = field(default_factory=dict)
     done: int = 0
     total: int = 0
-    _destination: Destination | None = None
+    #: where the decoding processes write their packs, on local storage; on an object store
+    #: (S3) they send the bytes back and this process stores each image whole
+    destination: Destination | None = None
     _blobs: str = ""
     _thumbs: str = ""
 
@@ -390,7 +392,7 @@ class _Ingestion:
         if isinstance(storage, FileSystemStorage):
             # path() refuses names that would leave MEDIA_ROOT. An attempt's packs are named
             # by the attempt: a re-run never writes into a file an earlier one left.
-            self._destination = Destination(
+            self.destination = Destination(
                 folder=storage.path(self.packs_folder),
                 prefix=f"a{self.version.attempts}-",
                 file_mode=storage.file_permissions_mode,
@@ -439,8 +441,8 @@ class _Ingestion:
             return
         digest = result.sha256
         if isinstance(result, Stored):  # written by the process that decoded it
-            assert self._destination is not None  # noqa: S101 - only made with a destination
-            pack = f"{self.packs_folder}/{self._destination.pack_name(result.pack)}"
+            assert self.destination is not None  # noqa: S101 - only made with a destination
+            pack = f"{self.packs_folder}/{self.destination.pack_name(result.pack)}"
             self.packs[pack] = self.packs.get(pack, 0) + result.written
         self.copies.setdefault(digest, []).append(_Copy(path, split))
         if digest in self.kept:
@@ -479,11 +481,6 @@ class _Ingestion:
         self.kept[digest] = row
         self.new.add(digest)
 
-    def destination(self) -> Destination | None:
-        """Where the decoding processes write their packs, on local storage; on an object
-        store (S3) they send the bytes back and this process stores each image whole."""
-        return self._destination
-
     def decode(
         self,
         sources: Iterable[tuple[_Key, Payload]],
@@ -499,7 +496,7 @@ class _Ingestion:
         wrong with them, and decoded in this process.
         """
         processes = max(1, settings.LEPTON_INGEST_PROCESSES)
-        destination = self.destination()
+        destination = self.destination
         budget = reader.budget() if reader is not None else None
         for (path, label, split, entry), size, result in decode_images(
             sources,
@@ -606,11 +603,10 @@ class _Ingestion:
         live = {row.file for row in self.rows} | {row.thumbnail for row in self.rows}
         return [name for name in self.packs if name not in live]
 
-    def stored_bytes(self) -> int:
-        """Bytes this version added to storage: the packs it keeps (duplicates in them
-        included: they were written), and the whole files of images the organization held
-        nowhere else."""
-        unused = set(self.unused_packs())
+    def stored_bytes(self, unused: list[str]) -> int:
+        """Bytes this version added to storage: the packs it keeps, all but `unused`
+        (duplicates in them included: they were written), and the whole files of images the
+        organization held nowhere else."""
         kept = sum(size for name, size in self.packs.items() if name not in unused)
         return kept + sum(self.new_bytes.values())
 
@@ -622,8 +618,8 @@ class _Ingestion:
     def remove_packs(self) -> None:
         """Delete every pack of this version (an earlier attempt's, or this failed one's): no
         other version's rows point into them."""
-        if self._destination is not None:
-            shutil.rmtree(self._destination.folder, ignore_errors=True)
+        if self.destination is not None:
+            shutil.rmtree(self.destination.folder, ignore_errors=True)
 
     def insert_rows(self) -> None:
         """INSERT the version's item rows, a thousand per executemany.
@@ -787,7 +783,7 @@ def _ingest_into(version: DatasetVersion, run: _Ingestion) -> None:
             reporter.report(force=True, message=_("Decoding images"), progress=0.05)
             local_zip = None
             places = None
-            if local_path is not None and run.destination() is not None:
+            if local_path is not None and run.destination is not None:
                 places = reader.zip_places(scan)  # None for a tar: read here, as a stream
                 if places is not None:
                     local_zip = LocalZip(local_path, limits.max_entry_bytes)
@@ -850,7 +846,7 @@ def _ingest_into(version: DatasetVersion, run: _Ingestion) -> None:
             item_count=len(run.rows),
             class_counts=counts,
             skipped=run.skipped,
-            stored_bytes=run.stored_bytes(),
+            stored_bytes=run.stored_bytes(unused),
             health=health,
             split_source=split_source,
             split_ratios=ratios if split_source == "auto" else version.split_ratios,

@@ -5,18 +5,16 @@ without the run, so past usage still adds up.
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 from typing import Any
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, check_may_delete
 from apps.core.jobs import JobStatus
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
-
-logger = logging.getLogger(__name__)
+from apps.training.services import _delete_stored
 
 
 def model_config_delete(*, model_config: ModelConfig, user: Any, role: str) -> str:
@@ -66,16 +64,9 @@ def model_config_delete(*, model_config: ModelConfig, user: Any, role: str) -> s
         )
         name = model_config.name
         model_config.delete()
-        transaction.on_commit(lambda: _delete_files([f for f in files if f]))
+        for stored in files:
+            transaction.on_commit(partial(_delete_stored, stored))
     return (
         f"Deleted the model '{name}' with its {len(runs)} run{'s' if len(runs) != 1 else ''} "
         f"and {len(versions)} trained version{'s' if len(versions) != 1 else ''}."
     )
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except OSError:
-            logger.warning("could not delete %s", name, exc_info=True)

@@ -221,7 +221,7 @@ def test_an_ingestion_reusing_images_of_a_dataset_deleted_meanwhile_keeps_its_ow
         organization=tenant.organization, user=tenant.user, name="later", upload=zip_upload()
     )
     run = _Ingestion(version=later, reporter=ProgressReporter(later))
-    own = f"{run.packs_folder}/{run.destination().pack_name(0)}"
+    own = f"{run.packs_folder}/{run.destination.pack_name(0)}"
     Path(settings.MEDIA_ROOT, own).parent.mkdir(parents=True)
     Path(settings.MEDIA_ROOT, own).write_bytes(png)
     own_location = (own, 0, len(png), own, 0, len(png))
@@ -254,9 +254,9 @@ def test_an_ingestion_reusing_images_of_a_dataset_deleted_meanwhile_keeps_its_ow
 
     if deleted_meanwhile:
         assert (row.file, row.file_offset, row.file_length) == (own, 0, len(png))
-        assert run.unused_packs() == [] and run.stored_bytes() == len(png)
+        assert run.unused_packs() == [] and run.stored_bytes(run.unused_packs()) == len(png)
     else:
         assert row.file == item.file.name and row.file_offset == item.file_offset
-        assert run.unused_packs() == [own] and run.stored_bytes() == 0
+        assert run.unused_packs() == [own] and run.stored_bytes(run.unused_packs()) == 0
     stored = Path(settings.MEDIA_ROOT, row.file).read_bytes()
     assert stored[row.file_offset : row.file_offset + row.file_length] == png
