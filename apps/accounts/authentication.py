@@ -29,7 +29,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 "key was created."
             )
         key = (
-            ApiKey.unscoped.select_related("organization", "created_by")
+            ApiKey.all_tenants.select_related("organization", "created_by")
             .filter(prefix=parts[1], revoked_at__isnull=True, organization__is_active=True)
             .first()
         )
@@ -47,7 +47,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             )
         now = timezone.now()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-            ApiKey.unscoped.filter(pk=key.pk).update(last_used_at=now)
+            ApiKey.all_tenants.filter(pk=key.pk).update(last_used_at=now)
         return user, key
 
     def authenticate_header(self, request):  # noqa: ANN001, ANN201

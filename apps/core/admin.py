@@ -34,4 +34,4 @@ class TenantModelAdmin(admin.ModelAdmin):
         return self._all_tenants(super().history_view, *args, **kwargs)
 
     def get_queryset(self, request):  # noqa: ANN001, ANN201
-        return self.model.unscoped.get_queryset().select_related("organization")
+        return self.model.all_tenants.get_queryset().select_related("organization")

@@ -83,7 +83,7 @@ def job_claim(model: type[JobModel], pk: Any) -> JobModel | None:
     now = timezone.now()
     claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
     claimed = (
-        model.unscoped.filter(pk=pk)
+        model.all_tenants.filter(pk=pk)
         .filter(claimable)
         .update(
             status=JobStatus.RUNNING,
@@ -93,7 +93,7 @@ def job_claim(model: type[JobModel], pk: Any) -> JobModel | None:
             updated_at=now,
         )
     )
-    job = model.unscoped.select_related("organization").filter(pk=pk).first()
+    job = model.all_tenants.select_related("organization").filter(pk=pk).first()
     if job is None:
         return None
     if not claimed:
@@ -127,7 +127,7 @@ def job_finish(
     }
     if status == JobStatus.SUCCEEDED:
         values["progress"] = 1.0
-    type(job).unscoped.filter(pk=job.pk).exclude(status__in=FINISHED).update(**values)
+    type(job).all_tenants.filter(pk=job.pk).exclude(status__in=FINISHED).update(**values)
     for name, value in values.items():
         setattr(job, name, value)
 
@@ -140,7 +140,7 @@ def jobs_stale(model: type[J], *, queued_for: float) -> list[Any]:
     and no redelivery came), or queued and untouched for `queued_for` seconds."""
     now = timezone.now()
     return list(
-        model.unscoped.filter(
+        model.all_tenants.filter(
             Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
             | Q(status=JobStatus.QUEUED, updated_at__lt=now - timedelta(seconds=queued_for))
         ).values_list("pk", flat=True)[:1000]
@@ -209,7 +209,7 @@ class ProgressReporter:
         fields["updated_at"] = stamp
         self.last_rows = (
             type(self.job)
-            .unscoped.filter(pk=self.job.pk, status=JobStatus.RUNNING)
+            .all_tenants.filter(pk=self.job.pk, status=JobStatus.RUNNING)
             .update(**fields)
         )
         self.writes += 1

@@ -1,13 +1,15 @@
 """Base models: every table has a UUID key and timestamps; tenant-owned tables fail closed.
 
 `TenantModel.objects` filters to the active organization and raises TenantScopeError when there
-is none. `TenantModel.unscoped` sees every tenant: it exists for the Django admin, migrations and
-platform-wide jobs, and its name is meant to stand out in review.
+is none; `TenantModel.objects.for_organization(org)` names the organization explicitly, for
+services that already hold it. `TenantModel.all_tenants` returns every tenant's rows: it is the
+bypass, allowed only in the modules listed in scripts/check_all_tenants.py (CI fails elsewhere).
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -37,6 +39,12 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
             return super().get_queryset()
         return super().get_queryset().filter(organization=organization)
 
+    def for_organization(self, organization: Any) -> TenantQuerySet:
+        """Rows of `organization`, whatever the active scope: for code that already holds it."""
+        if organization is None:
+            raise TenantScopeError("for_organization() needs an organization, got None")
+        return super().get_queryset().filter(organization=organization)
+
     def create(self, **kwargs):  # noqa: ANN003, ANN201 - mirrors Manager.create
         if "organization" not in kwargs:
             organization = require_active_organization()
@@ -55,9 +63,9 @@ class TenantModel(BaseModel):
     )
 
     objects = TenantManager()
-    unscoped = models.Manager()  # noqa: DJ012 - a manager, not a field
+    all_tenants = models.Manager()  # noqa: DJ012 - a manager, not a field
 
     class Meta:
         abstract = True
         default_manager_name = "objects"
-        base_manager_name = "unscoped"
+        base_manager_name = "all_tenants"

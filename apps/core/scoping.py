@@ -45,7 +45,7 @@ def require_active_organization() -> Organization | _AllTenants:
     if organization is None:
         raise TenantScopeError(
             "No active organization: wrap the code in tenant_scope(organization) or, for "
-            "platform-wide code that must see every tenant, use Model.unscoped explicitly."
+            "platform-wide code that must see every tenant, use Model.all_tenants explicitly."
         )
     return organization
 

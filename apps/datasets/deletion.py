@@ -63,7 +63,9 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
     with transaction.atomic():
         # Locked: an ingestion cannot start on one of them while they are being deleted.
         versions = list(
-            DatasetVersion.unscoped.select_for_update().filter(dataset=dataset).order_by("number")
+            DatasetVersion.all_tenants.select_for_update()
+            .filter(dataset=dataset)
+            .order_by("number")
         )
         busy = [v.number for v in versions if v.status in (JobStatus.QUEUED, JobStatus.RUNNING)]
         if busy:
@@ -73,7 +75,7 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
             )
         models = sorted(
             set(
-                DatasetVersion.unscoped.filter(dataset=dataset, model_configs__isnull=False)
+                DatasetVersion.all_tenants.filter(dataset=dataset, model_configs__isnull=False)
                 .values_list("model_configs__name", flat=True)
                 .distinct()
             )
@@ -86,10 +88,10 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
                 "it, and a model keeps the dataset version it learned from. Delete those models "
                 "first (on a run page of each, or DELETE models/{id}/)."
             )
-        images = _image_files(DatasetItem.unscoped.filter(version__in=versions))
+        images = _image_files(DatasetItem.all_tenants.filter(version__in=versions))
         stored = sum(v.source_size + v.stored_bytes for v in versions)
         # A version protects the one it was derived from; all of them go here.
-        DatasetVersion.unscoped.filter(dataset=dataset).update(parent=None)
+        DatasetVersion.all_tenants.filter(dataset=dataset).update(parent=None)
         dataset.delete()
         kept = _keep_shared(organization_id, images, owners={str(v.pk) for v in versions})
         deleted = DatasetDeleted(
@@ -120,7 +122,7 @@ def _keep_shared(organization_id: Any, names: set[str], *, owners: set[str]) -> 
     """The image files that items of other datasets still point at, with the bytes each of
     those from one of the deleted versions' packs now counts against the earliest version
     using it (in the same transaction as the deletion)."""
-    others = DatasetItem.unscoped.filter(organization_id=organization_id)
+    others = DatasetItem.all_tenants.filter(organization_id=organization_id)
     ordered = sorted(names)
     users: dict[str, Any] = {}  # file name -> the earliest remaining version pointing at it
     for start in range(0, len(ordered), 500):
@@ -143,7 +145,9 @@ def _keep_shared(organization_id: Any, names: set[str], *, owners: set[str]) -> 
             size = default_storage.size(name)
         except OSError:
             continue
-        DatasetVersion.unscoped.filter(pk=version_id).update(stored_bytes=F("stored_bytes") + size)
+        DatasetVersion.all_tenants.filter(pk=version_id).update(
+            stored_bytes=F("stored_bytes") + size
+        )
         kept[name] = size
     return kept
 

@@ -59,7 +59,7 @@ def health_report(
     rows = items
     if rows is None:
         rows = list(
-            DatasetItem.unscoped.filter(version=version).values_list(
+            DatasetItem.all_tenants.filter(version=version).values_list(
                 "label", "split", "width", "height", "original_format"
             )
         )

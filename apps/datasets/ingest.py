@@ -413,7 +413,7 @@ class _Ingestion:
         removed = {str(pk) for pk in changes.get("remove", [])}
         relabel = {str(pk): label for pk, label in (changes.get("relabel") or {}).items()}
         parent_items = (
-            DatasetItem.unscoped.filter(version=self.version.parent_id)
+            DatasetItem.all_tenants.filter(version=self.version.parent_id)
             .order_by("label", "original_name")
             .values_list("pk", *_ROW_FIELDS)
         )
@@ -556,7 +556,7 @@ class _Ingestion:
         say, then stores nothing new. confirm_reused() checks those copies are still there
         when the rows are written; the packs left with nothing in use are deleted after that.
         """
-        others = DatasetItem.unscoped.filter(organization_id=self.organization_id).exclude(
+        others = DatasetItem.all_tenants.filter(organization_id=self.organization_id).exclude(
             version=self.version
         )
         # No query per chunk when there is nothing to share: the organization's first images.
@@ -587,7 +587,7 @@ class _Ingestion:
         if not sources:
             return
         alive = set(
-            DatasetVersion.unscoped.select_for_update()
+            DatasetVersion.all_tenants.select_for_update()
             .filter(pk__in=sources)
             .values_list("pk", flat=True)
         )
@@ -750,7 +750,7 @@ def _collections_of_new_objects_only() -> Iterator[None]:
 
 
 def _ingest_images(version: DatasetVersion) -> None:
-    DatasetItem.unscoped.filter(version=version).delete()  # a re-run starts over
+    DatasetItem.all_tenants.filter(version=version).delete()  # a re-run starts over
     reporter = ProgressReporter(version)
     reporter.report(force=True, message=_("Reading the archive"), progress=0.0)
     run = _Ingestion(version=version, reporter=reporter)
@@ -795,7 +795,7 @@ def _ingest_into(version: DatasetVersion, run: _Ingestion) -> None:
         run.decode(_loose_sources(run, loose))
     if not run.rows:
         # The message sends the user to the skipped files; keep them on the failed version.
-        DatasetVersion.unscoped.filter(pk=version.pk).update(skipped=run.skipped)
+        DatasetVersion.all_tenants.filter(pk=version.pk).update(skipped=run.skipped)
         if derived:
             raise InvalidInput(
                 "The new version would hold no images: nothing is left of the earlier version "

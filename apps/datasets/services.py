@@ -21,7 +21,7 @@ from apps.tenants.models import Organization
 
 
 def organization_storage_used(*, organization: Organization) -> int:
-    totals = DatasetVersion.unscoped.filter(organization=organization).aggregate(
+    totals = DatasetVersion.all_tenants.filter(organization=organization).aggregate(
         source=Sum("source_size"), stored=Sum("stored_bytes")
     )
     return (totals["source"] or 0) + (totals["stored"] or 0)
@@ -79,7 +79,7 @@ def dataset_create(
     _check_upload(organization=organization, upload=upload)
     source_kind = inspect_upload(kind=kind, upload=upload)
     with transaction.atomic():
-        dataset = Dataset.unscoped.create(
+        dataset = Dataset.all_tenants.create(
             organization=organization, name=name, created_by=user, kind=kind
         )
         version = _version_create(dataset=dataset, upload=upload, source_kind=source_kind)
@@ -105,10 +105,10 @@ def _version_create(
     source_kind: str,
     parent: DatasetVersion | None = None,
 ) -> DatasetVersion:
-    # unscoped: a service is called with its organization, not always inside tenant_scope
-    versions = DatasetVersion.unscoped.filter(dataset=dataset)
+    # all_tenants: a service is called with its organization, not always inside tenant_scope
+    versions = DatasetVersion.all_tenants.filter(dataset=dataset)
     number = (versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    version = DatasetVersion.unscoped.create(
+    version = DatasetVersion.all_tenants.create(
         organization=dataset.organization,
         dataset=dataset,
         number=number,

@@ -46,7 +46,7 @@ def endpoint_create(
     name = (name or "").strip() or f"{model_version.model_config.name} v{model_version.number}"
     if len(name) > 120:
         raise InvalidInput("The endpoint name is too long: 120 characters at most.", field="name")
-    endpoint = Endpoint.unscoped.create(
+    endpoint = Endpoint.all_tenants.create(
         organization=organization, name=name, model_version=model_version, created_by=user
     )
     audit_record(organization=organization, actor=user, action="endpoint.create", target=endpoint)

@@ -127,7 +127,7 @@ def model_config_create(
     chosen = template_get(template)
     cleaned = chosen.clean(hyperparameters)
     _check_trainable(dataset_version, chosen)
-    config = ModelConfig.unscoped.create(
+    config = ModelConfig.all_tenants.create(
         organization=organization,
         name=name,
         template=chosen.key,
@@ -175,7 +175,7 @@ def model_config_weights_attach(
         raise InvalidInput(f"'{name}' is empty.", field="file")
     organization = model_config.organization
     used = organization_storage_used(organization=organization) + (
-        ModelConfig.unscoped.filter(organization=organization).aggregate(
+        ModelConfig.all_tenants.filter(organization=organization).aggregate(
             n=Sum("pretrained_weights_bytes")
         )["n"]
         or 0
@@ -210,7 +210,7 @@ def model_config_weights_attach(
         stored = default_storage.save(
             f"orgs/{organization.pk}/weights/{model_config.pk}-{uuid.uuid4().hex}.pt", File(local)
         )
-    ModelConfig.unscoped.filter(pk=model_config.pk).update(
+    ModelConfig.all_tenants.filter(pk=model_config.pk).update(
         pretrained_weights=stored,
         pretrained_weights_name=name,
         pretrained_weights_bytes=upload.size,
@@ -233,7 +233,7 @@ def training_run_start(*, model_config: ModelConfig, user: Any) -> TrainingRun:
     template = template_get(model_config.template)
     _check_trainable(model_config.dataset_version, template)
     with transaction.atomic():
-        run = TrainingRun.unscoped.create(
+        run = TrainingRun.all_tenants.create(
             organization=model_config.organization,
             model_config=model_config,
             hyperparameters=model_config.hyperparameters,
@@ -256,7 +256,7 @@ def enqueue_training(run_id: uuid.UUID) -> None:
     """Send the run's task to its queue (again, for the reaper: the claim makes that safe)."""
     from workers.tasks.training import training_run_execute_task
 
-    queue = TrainingRun.unscoped.filter(pk=run_id).values_list("queue", flat=True).first()
+    queue = TrainingRun.all_tenants.filter(pk=run_id).values_list("queue", flat=True).first()
     training_run_execute_task.apply_async(args=[str(run_id)], queue=queue or "gpu")
 
 
@@ -270,7 +270,7 @@ def training_run_cancel(*, run: TrainingRun, user: Any) -> TrainingRun:
         Conflict: the run already finished.
     """
     with transaction.atomic():
-        locked = TrainingRun.unscoped.select_for_update().get(pk=run.pk)
+        locked = TrainingRun.all_tenants.select_for_update().get(pk=run.pk)
         if locked.is_finished:
             raise Conflict(
                 f"The run already ended ({locked.get_status_display().lower()}); only a queued "
@@ -316,7 +316,7 @@ def training_run_execute(*, run_id: Any) -> TrainingRun | None:
 def _log(run: TrainingRun, line: str) -> None:
     """Append a time-stamped line to the run's log (one UPDATE; the page shows the tail)."""
     stamp = timezone.now().strftime("%H:%M:%S")
-    TrainingRun.unscoped.filter(pk=run.pk).update(log=Concat("log", Value(f"{stamp} {line}\n")))
+    TrainingRun.all_tenants.filter(pk=run.pk).update(log=Concat("log", Value(f"{stamp} {line}\n")))
 
 
 def _delete_stored(name: str) -> None:
@@ -344,7 +344,9 @@ class _CancelCheck:
         if now >= self._next:
             self._next = now + self.interval
             status = (
-                TrainingRun.unscoped.filter(pk=self.run_id).values_list("status", flat=True).first()
+                TrainingRun.all_tenants.filter(pk=self.run_id)
+                .values_list("status", flat=True)
+                .first()
             )
             self.cancelled = status != JobStatus.RUNNING
         return self.cancelled
@@ -408,7 +410,7 @@ class _RunSession:
         with path.open("rb") as handle:
             stored = default_storage.save(name, File(handle))
         previous = self.run.checkpoint
-        updated = TrainingRun.unscoped.filter(pk=self.run.pk, status=JobStatus.RUNNING).update(
+        updated = TrainingRun.all_tenants.filter(pk=self.run.pk, status=JobStatus.RUNNING).update(
             checkpoint=stored, gpu_seconds=self.gpu_seconds()
         )
         if not updated:  # cancelled meanwhile: nobody will resume from it
@@ -438,7 +440,7 @@ class _RunSession:
             self._epoch_done = False
             now = time.monotonic()
             seconds, self._epoch_started = now - self._epoch_started, now
-            EpochMetric.unscoped.update_or_create(
+            EpochMetric.all_tenants.update_or_create(
                 run=self.run,
                 epoch=progress.epoch,
                 defaults={
@@ -534,8 +536,8 @@ def _train(run: TrainingRun) -> None:
             else:
                 _train_classifier(run, template, session)
         except TrainingCancelled:
-            _delete_stored(TrainingRun.unscoped.get(pk=run.pk).checkpoint)
-            TrainingRun.unscoped.filter(pk=run.pk).update(
+            _delete_stored(TrainingRun.all_tenants.get(pk=run.pk).checkpoint)
+            TrainingRun.all_tenants.filter(pk=run.pk).update(
                 checkpoint="", gpu_seconds=session.gpu_seconds()
             )
             logger.info("run %s cancelled", run.pk)
@@ -718,10 +720,10 @@ def _store_result(
     config = run.model_config
     gpu_seconds = session.gpu_seconds()
     with transaction.atomic():
-        locked = TrainingRun.unscoped.select_for_update().get(pk=run.pk)
+        locked = TrainingRun.all_tenants.select_for_update().get(pk=run.pk)
         if locked.status != JobStatus.RUNNING:  # cancelled while evaluating
             return None
-        existing = ModelVersion.unscoped.filter(run=run).first()
+        existing = ModelVersion.all_tenants.filter(run=run).first()
         if existing is not None:
             return existing
         number = (config.versions.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -743,8 +745,8 @@ def _store_result(
             model_version.file.save(path, File(handle), save=False)
         model_version.save()
         # The final history is authoritative (exact epoch times, epochs of earlier attempts).
-        EpochMetric.unscoped.filter(run=run).delete()
-        EpochMetric.unscoped.bulk_create(
+        EpochMetric.all_tenants.filter(run=run).delete()
+        EpochMetric.all_tenants.bulk_create(
             [
                 EpochMetric(
                     organization=run.organization,

@@ -88,7 +88,7 @@ def test_a_regression_endpoint_predicts_the_row_typed_into_its_page(
         "shell",
         "-c",
         "from apps.deployments.models import Endpoint; "
-        f"Endpoint.unscoped.filter(pk='{endpoint['id']}').update(is_active=False)",
+        f"Endpoint.all_tenants.filter(pk='{endpoint['id']}').update(is_active=False)",
     )
     form.locator("[name=floor_area]").fill("80")
     form.get_by_role("button", name="Predict").click()

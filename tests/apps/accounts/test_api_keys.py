@@ -26,7 +26,7 @@ def assert_not_stored(raw: str) -> None:
     """No column of any key or audit row holds the raw key or its secret part."""
     secret = raw.split("_", 2)[2]
     for model in (ApiKey, AuditEvent):
-        for row in model.unscoped.values():
+        for row in model.all_tenants.values():
             for value in row.values():
                 assert secret not in str(value), f"{model.__name__} stores the key"
 
@@ -37,7 +37,7 @@ def test_it_creates_a_key_with_email_and_password(client, tenant, outsider):
     body = r.json()
     raw = body["key"]
 
-    key = ApiKey.unscoped.get(pk=body["id"])
+    key = ApiKey.all_tenants.get(pk=body["id"])
     assert key.organization == tenant.organization
     assert key.created_by == tenant.user
     assert key.name == body["name"] == "shop backend"
@@ -50,13 +50,13 @@ def test_it_creates_a_key_with_email_and_password(client, tenant, outsider):
 def test_it_takes_the_email_in_any_case_for_basic_auth(client, tenant):
     r = client.post(KEYS, {"name": "ci"}, **basic(tenant.user.email.upper(), PASSWORD))
     assert r.status_code == 201, r.content
-    assert ApiKey.unscoped.get(pk=r.json()["id"]).created_by == tenant.user
+    assert ApiKey.all_tenants.get(pk=r.json()["id"]).created_by == tenant.user
 
 
 def test_it_refuses_basic_auth_with_a_wrong_password(client, tenant):
     r = client.post(KEYS, {"name": "x"}, **basic(tenant.user.email, "not-the-password"))
     assert r.status_code == 401
-    assert ApiKey.unscoped.filter(organization=tenant.organization).count() == 1
+    assert ApiKey.all_tenants.filter(organization=tenant.organization).count() == 1
 
 
 def test_it_creates_a_key_from_a_logged_in_session(client, tenant, outsider):
@@ -64,7 +64,7 @@ def test_it_creates_a_key_from_a_logged_in_session(client, tenant, outsider):
     r = client.post(KEYS, {"name": "from the browser"}, content_type="application/json")
     assert r.status_code == 201, r.content
     raw = r.json()["key"]
-    key = ApiKey.unscoped.get(pk=r.json()["id"])
+    key = ApiKey.all_tenants.get(pk=r.json()["id"])
     assert key.organization == tenant.organization
     assert key.key_hash == hash_api_key(raw)
     assert_not_stored(raw)
@@ -112,7 +112,7 @@ def test_a_revoked_key_is_refused_with_a_clear_message(client, tenant, outsider)
     assert r.status_code == 204
     tenant.api_key.refresh_from_db()
     assert tenant.api_key.revoked_at is not None
-    assert AuditEvent.unscoped.filter(
+    assert AuditEvent.all_tenants.filter(
         organization=tenant.organization, action="api_key.revoke", target_id=str(tenant.api_key.pk)
     ).exists()
 
@@ -158,7 +158,7 @@ def test_the_page_shows_a_new_key_once(client, tenant, outsider):
     r = client.post("/accounts/api-keys/", {"name": "page key"})
     assert r.status_code == 302
 
-    key = ApiKey.unscoped.get(organization=tenant.organization, name="page key")
+    key = ApiKey.all_tenants.get(organization=tenant.organization, name="page key")
     page = client.get("/accounts/api-keys/").content.decode()
     shown = re.search(rf"lp_{key.prefix}_[A-Za-z0-9-]+", page)
     assert shown is not None

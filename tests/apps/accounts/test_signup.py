@@ -50,10 +50,12 @@ def test_it_creates_user_organization_owner_membership_and_audit_event(client, o
     membership = Membership.objects.get(user=user)
     assert membership.organization == organization
     assert membership.role == Role.OWNER
-    event = AuditEvent.unscoped.get(organization=organization, action="organization.create")
+    event = AuditEvent.all_tenants.get(organization=organization, action="organization.create")
     assert event.actor == user
     assert event.target_id == str(organization.pk)
-    assert not AuditEvent.unscoped.filter(organization=outsider.organization, actor=user).exists()
+    assert not AuditEvent.all_tenants.filter(
+        organization=outsider.organization, actor=user
+    ).exists()
 
 
 def test_it_refuses_a_duplicate_email_whatever_its_case(client, tenant):

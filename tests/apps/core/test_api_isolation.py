@@ -90,7 +90,7 @@ def snapshot(organization: Any) -> dict[str, list]:
     data = {}
     for model in apps.get_models():
         if issubclass(model, TenantModel):
-            rows = model.unscoped.filter(organization=organization).order_by("pk").values()
+            rows = model.all_tenants.filter(organization=organization).order_by("pk").values()
             data[model._meta.label] = json.loads(json.dumps(list(rows), default=str))
     return data
 

@@ -9,8 +9,8 @@ from apps.datasets.models import Dataset, DatasetVersion
 
 @pytest.fixture
 def version(tenant):
-    dataset = Dataset.unscoped.create(organization=tenant.organization, name="d")
-    return DatasetVersion.unscoped.create(
+    dataset = Dataset.all_tenants.create(organization=tenant.organization, name="d")
+    return DatasetVersion.all_tenants.create(
         organization=tenant.organization, dataset=dataset, number=1
     )
 
@@ -27,7 +27,7 @@ def test_it_claims_a_queued_job_once(version):
 
 def test_it_reclaims_a_job_whose_lease_ran_out(version):
     job_claim(DatasetVersion, version.pk)
-    DatasetVersion.unscoped.filter(pk=version.pk).update(
+    DatasetVersion.all_tenants.filter(pk=version.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
     again = job_claim(DatasetVersion, version.pk)
@@ -36,13 +36,13 @@ def test_it_reclaims_a_job_whose_lease_ran_out(version):
 
 
 def test_it_does_nothing_for_finished_or_missing_jobs(version):
-    DatasetVersion.unscoped.filter(pk=version.pk).update(status=JobStatus.SUCCEEDED)
+    DatasetVersion.all_tenants.filter(pk=version.pk).update(status=JobStatus.SUCCEEDED)
     assert job_claim(DatasetVersion, version.pk) is None
     assert job_claim(DatasetVersion, "00000000-0000-0000-0000-000000000000") is None
 
 
 def test_it_fails_a_job_claimed_too_often(version):
-    DatasetVersion.unscoped.filter(pk=version.pk).update(attempts=MAX_ATTEMPTS)
+    DatasetVersion.all_tenants.filter(pk=version.pk).update(attempts=MAX_ATTEMPTS)
     assert job_claim(DatasetVersion, version.pk) is None
     version.refresh_from_db()
     assert version.status == JobStatus.FAILED
@@ -65,7 +65,7 @@ def test_it_throttles_progress_writes_and_renews_the_lease(version):
 
 def test_it_does_not_write_progress_into_a_finished_job(version):
     job = job_claim(DatasetVersion, version.pk)
-    DatasetVersion.unscoped.filter(pk=version.pk).update(status=JobStatus.CANCELLED)
+    DatasetVersion.all_tenants.filter(pk=version.pk).update(status=JobStatus.CANCELLED)
     ProgressReporter(job, interval=0).report(progress=0.9)
     job.refresh_from_db()
     assert job.progress == 0.0

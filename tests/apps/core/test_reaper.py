@@ -28,8 +28,8 @@ def take_messages(queue_name: str) -> list:
 
 
 def test_it_finds_jobs_whose_worker_or_message_was_lost(tenant):
-    dataset = Dataset.unscoped.create(organization=tenant.organization, name="d")
-    make = lambda n, **kw: DatasetVersion.unscoped.create(  # noqa: E731
+    dataset = Dataset.all_tenants.create(organization=tenant.organization, name="d")
+    make = lambda n, **kw: DatasetVersion.all_tenants.create(  # noqa: E731
         organization=tenant.organization, dataset=dataset, number=n, **kw
     )
     past = timezone.now() - timedelta(hours=1)
@@ -37,7 +37,7 @@ def test_it_finds_jobs_whose_worker_or_message_was_lost(tenant):
     alive = make(2, status=JobStatus.RUNNING, lease_expires_at=timezone.now() + timedelta(60))
     fresh = make(3, status=JobStatus.QUEUED)
     lost = make(4, status=JobStatus.QUEUED)
-    DatasetVersion.unscoped.filter(pk=lost.pk).update(updated_at=past)
+    DatasetVersion.all_tenants.filter(pk=lost.pk).update(updated_at=past)
     done = make(5, status=JobStatus.SUCCEEDED)
     stale = set(jobs_stale(DatasetVersion, queued_for=600))
     assert stale == {dead.pk, lost.pk}
@@ -45,8 +45,8 @@ def test_it_finds_jobs_whose_worker_or_message_was_lost(tenant):
 
 
 def test_it_sends_the_task_again(tenant):
-    dataset = Dataset.unscoped.create(organization=tenant.organization, name="d")
-    version = DatasetVersion.unscoped.create(
+    dataset = Dataset.all_tenants.create(organization=tenant.organization, name="d")
+    version = DatasetVersion.all_tenants.create(
         organization=tenant.organization,
         dataset=dataset,
         number=1,

@@ -10,8 +10,8 @@ def test_it_refuses_to_query_without_an_active_organization(tenant):
 
 
 def test_it_only_sees_the_active_organizations_rows(tenant, outsider):
-    Dataset.unscoped.create(organization=tenant.organization, name="mine")
-    Dataset.unscoped.create(organization=outsider.organization, name="theirs")
+    Dataset.all_tenants.create(organization=tenant.organization, name="mine")
+    Dataset.all_tenants.create(organization=outsider.organization, name="theirs")
     with tenant_scope(tenant.organization):
         assert [d.name for d in Dataset.objects.all()] == ["mine"]
         assert not Dataset.objects.filter(name="theirs").exists()
@@ -47,8 +47,8 @@ def test_it_leaves_no_scope_behind_after_an_api_request(api, tenant):
 def test_it_sees_every_organization_only_inside_the_platform_wide_scope(tenant, outsider):
     from apps.core.scoping import dangerously_all_tenants
 
-    Dataset.unscoped.create(organization=tenant.organization, name="mine")
-    Dataset.unscoped.create(organization=outsider.organization, name="theirs")
+    Dataset.all_tenants.create(organization=tenant.organization, name="mine")
+    Dataset.all_tenants.create(organization=outsider.organization, name="theirs")
     with dangerously_all_tenants():
         assert sorted(d.name for d in Dataset.objects.all()) == ["mine", "theirs"]
         assert get_active_organization() is None

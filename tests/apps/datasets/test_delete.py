@@ -70,12 +70,12 @@ def test_the_owner_deletes_a_dataset_with_every_version_and_file(
         response = api.delete(f"/api/v1/datasets/{ready_version.dataset_id}/")
 
     assert response.status_code == 204, response.content
-    assert not Dataset.unscoped.filter(pk=ready_version.dataset_id).exists()
-    assert not DatasetVersion.unscoped.filter(organization=organization).exists()
-    assert not DatasetItem.unscoped.filter(organization=organization).exists()
+    assert not Dataset.all_tenants.filter(pk=ready_version.dataset_id).exists()
+    assert not DatasetVersion.all_tenants.filter(organization=organization).exists()
+    assert not DatasetItem.all_tenants.filter(organization=organization).exists()
     assert org_files(organization.pk) == set()
     assert organization_storage_used(organization=organization) == 0
-    event = AuditEvent.unscoped.get(organization=organization, action="dataset.delete")
+    event = AuditEvent.all_tenants.get(organization=organization, action="dataset.delete")
     assert event.data["name"] == "shapes" and event.data["versions"] == 2
     assert event.data["freed_bytes"] == ready_version.source_size + ready_version.stored_bytes + (
         derived.source_size + derived.stored_bytes
@@ -86,8 +86,8 @@ def test_the_owner_deletes_a_dataset_with_every_version_and_file(
 def test_another_organization_gets_404_and_nothing_is_deleted(client, outsider, ready_version):
     response = client.delete(f"/api/v1/datasets/{ready_version.dataset_id}/", **outsider.auth)
     assert response.status_code == 404
-    assert DatasetItem.unscoped.filter(version=ready_version).count() == ready_version.item_count
-    assert all(item_read(i) for i in DatasetItem.unscoped.filter(version=ready_version))
+    assert DatasetItem.all_tenants.filter(version=ready_version).count() == ready_version.item_count
+    assert all(item_read(i) for i in DatasetItem.all_tenants.filter(version=ready_version))
 
 
 def test_a_member_deletes_their_own_dataset_but_not_anothers(client, tenant, colleague):
@@ -100,9 +100,9 @@ def test_a_member_deletes_their_own_dataset_but_not_anothers(client, tenant, col
     assert refused.json()["error"]["message"] == (
         "Only the member who created 'owner's', or an admin, can delete it."
     )
-    assert Dataset.unscoped.filter(pk=owners.dataset_id).exists()
+    assert Dataset.all_tenants.filter(pk=owners.dataset_id).exists()
     assert client.delete(f"/api/v1/datasets/{theirs.dataset_id}/", **auth).status_code == 204
-    assert not Dataset.unscoped.filter(pk=theirs.dataset_id).exists()
+    assert not Dataset.all_tenants.filter(pk=theirs.dataset_id).exists()
 
 
 def test_a_dataset_being_ingested_is_not_deleted(api, tenant):
@@ -112,7 +112,7 @@ def test_a_dataset_being_ingested_is_not_deleted(api, tenant):
     response = api.delete(f"/api/v1/datasets/{queued.dataset_id}/")
     assert response.status_code == 409
     assert "still being ingested" in response.json()["error"]["message"]
-    assert DatasetVersion.unscoped.filter(pk=queued.pk).exists()
+    assert DatasetVersion.all_tenants.filter(pk=queued.pk).exists()
     assert Path(settings.MEDIA_ROOT, queued.source.name).exists()
 
 
@@ -132,7 +132,7 @@ def test_a_dataset_models_were_trained_on_is_not_deleted(api, tenant, ready_vers
 
     assert response.status_code == 409
     assert "the models 'Shape sorter' were trained on it" in response.json()["error"]["message"]
-    assert DatasetItem.unscoped.filter(version=ready_version).count() == ready_version.item_count
+    assert DatasetItem.all_tenants.filter(version=ready_version).count() == ready_version.item_count
     assert org_files(tenant.organization.pk) == files
 
 
@@ -143,8 +143,8 @@ def test_images_another_dataset_shares_stay_and_are_counted_there(
     first = ingested(tenant, "first", images)
     again = ingested(tenant, "again", images)  # the same images: stored once, in first's packs
     assert again.stored_bytes == 0
-    packs = {i.file.name for i in DatasetItem.unscoped.filter(version=first)}
-    assert {i.file.name for i in DatasetItem.unscoped.filter(version=again)} == packs
+    packs = {i.file.name for i in DatasetItem.all_tenants.filter(version=first)}
+    assert {i.file.name for i in DatasetItem.all_tenants.filter(version=again)} == packs
     used = organization_storage_used(organization=tenant.organization)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -155,7 +155,7 @@ def test_images_another_dataset_shares_stay_and_are_counted_there(
     assert again.stored_bytes == pack_bytes  # what stays on disk is still counted
     assert organization_storage_used(organization=tenant.organization) == (used - first.source_size)
     assert {name.split("/")[-2] for name in packs} == {str(first.pk)}
-    for item in DatasetItem.unscoped.filter(version=again):
+    for item in DatasetItem.all_tenants.filter(version=again):
         assert item_read(item).startswith(b"\x89PNG")
     assert org_files(tenant.organization.pk) == {n.split("/", 2)[2] for n in packs} | {
         again.source.name.split("/", 2)[2]
@@ -176,12 +176,12 @@ def test_the_page_deletes_once_the_name_is_typed(client, tenant, ready_version):
 
     wrong = client.post(url, {"confirm_name": "shape"}, follow=True)
     assert "Type the name, shapes, exactly as shown" in wrong.content.decode()
-    assert Dataset.unscoped.filter(pk=ready_version.dataset_id).exists()
+    assert Dataset.all_tenants.filter(pk=ready_version.dataset_id).exists()
 
     done = client.post(url, {"confirm_name": "shapes"}, follow=True)
     assert done.redirect_chain[-1][0] == reverse("datasets:list")
     assert "Deleted &#x27;shapes&#x27; (1 version):" in done.content.decode()
-    assert not Dataset.unscoped.filter(pk=ready_version.dataset_id).exists()
+    assert not Dataset.all_tenants.filter(pk=ready_version.dataset_id).exists()
 
 
 def test_the_page_shows_why_a_deletion_was_refused(client, tenant):
@@ -192,14 +192,14 @@ def test_the_page_shows_why_a_deletion_was_refused(client, tenant):
     url = reverse("datasets:delete", kwargs={"pk": queued.dataset_id})
     response = client.post(url, {"confirm_name": "busy"}, follow=True)
     assert "Version 1 of &#x27;busy&#x27; is still being ingested" in response.content.decode()
-    assert Dataset.unscoped.filter(pk=queued.dataset_id).exists()
+    assert Dataset.all_tenants.filter(pk=queued.dataset_id).exists()
 
 
 def test_another_organizations_page_request_gets_404(client, outsider, ready_version):
     client.force_login(outsider.user)
     url = reverse("datasets:delete", kwargs={"pk": ready_version.dataset_id})
     assert client.post(url, {"confirm_name": "shapes"}).status_code == 404
-    assert Dataset.unscoped.filter(pk=ready_version.dataset_id).exists()
+    assert Dataset.all_tenants.filter(pk=ready_version.dataset_id).exists()
 
 
 @pytest.mark.parametrize("deleted_meanwhile", [False, True])
@@ -215,7 +215,7 @@ def test_an_ingestion_reusing_images_of_a_dataset_deleted_meanwhile_keeps_its_ow
     from apps.datasets.ingest import _Ingestion, _Row
 
     first = ingested(tenant, "first", zip_bytes(class_images(2, seed=4)))
-    item = DatasetItem.unscoped.filter(version=first).first()
+    item = DatasetItem.all_tenants.filter(version=first).first()
     png = item_read(item)
     later = dataset_create(
         organization=tenant.organization, user=tenant.user, name="later", upload=zip_upload()

@@ -57,8 +57,8 @@ def test_it_streams_the_images_under_their_labels_with_a_manifest(client, tenant
 def test_the_manifest_neutralises_formulas(client, tenant, ready_version):
     with tenant_scope(tenant.organization):
         first, second = DatasetItem.objects.filter(version=ready_version)[:2]
-    DatasetItem.unscoped.filter(pk=first.pk).update(label=FORMULA)
-    DatasetItem.unscoped.filter(pk=second.pk).update(original_name="@SUM(A1:A9).png")
+    DatasetItem.all_tenants.filter(pk=first.pk).update(label=FORMULA)
+    DatasetItem.all_tenants.filter(pk=second.pk).update(original_name="@SUM(A1:A9).png")
     archive = unzip(download(client, ready_version, **tenant.auth))
     text = archive.read("manifest.csv").decode()
     by_sha = {row["sha256"]: row for row in manifest(archive)}
@@ -94,7 +94,7 @@ def test_another_organizations_key_gets_404(client, ready_version, outsider):
 
 
 def test_a_version_that_is_not_ready_cannot_be_downloaded(client, tenant, ready_version):
-    DatasetVersion.unscoped.filter(pk=ready_version.pk).update(status=JobStatus.RUNNING)
+    DatasetVersion.all_tenants.filter(pk=ready_version.pk).update(status=JobStatus.RUNNING)
     response = download(client, ready_version, **tenant.auth)
     assert response.status_code == 409
     assert "not ready" in response.json()["error"]["message"]

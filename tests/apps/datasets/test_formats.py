@@ -109,7 +109,7 @@ def ingest(api, data: bytes, filename: str = "formats.zip") -> DatasetVersion:  
 
 
 def items_by_name(version: DatasetVersion) -> dict[str, DatasetItem]:
-    return {item.original_name: item for item in DatasetItem.unscoped.filter(version=version)}
+    return {item.original_name: item for item in DatasetItem.all_tenants.filter(version=version)}
 
 
 def stored_image(item: DatasetItem, which: str = "image") -> Image.Image:

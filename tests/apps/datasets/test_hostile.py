@@ -78,7 +78,7 @@ class Case:
 
 def stored_as(format_name: str, name: Callable[[str], str]) -> Callable:
     def check(version: DatasetVersion, payload: str) -> None:
-        item = DatasetItem.unscoped.get(version=version, original_name=name(payload))
+        item = DatasetItem.all_tenants.get(version=version, original_name=name(payload))
         assert item.original_format == format_name
 
     return check
@@ -88,7 +88,7 @@ def re_encoded(name: Callable[[str], str], uploaded: bytes) -> Callable:
     """The stored image is a fresh PNG of the pixels: none of the uploaded bytes ride along."""
 
     def check(version: DatasetVersion, payload: str) -> None:
-        item = DatasetItem.unscoped.get(version=version, original_name=name(payload))
+        item = DatasetItem.all_tenants.get(version=version, original_name=name(payload))
         stored = item_read(item)
         assert stored != uploaded
         assert SCRIPT not in stored and b"<script>" not in stored and b"PK\x03\x04" not in stored
@@ -339,7 +339,7 @@ def media_files() -> dict[Path, str]:
 
 def rows(version: DatasetVersion) -> set[tuple]:
     return set(
-        DatasetItem.unscoped.filter(version=version).values_list(
+        DatasetItem.all_tenants.filter(version=version).values_list(
             "pk", "file", "thumbnail", "label", "split", "sha256", "original_name"
         )
     )
@@ -377,7 +377,7 @@ def test_a_hostile_upload_is_handled(api, tenant, outsider, settings, earlier, c
         setattr(settings, name, value)
     payload = f"evil-{uuid.uuid4().hex[:12]}"
     earlier_rows, before = rows(earlier), media_files()
-    datasets = Dataset.unscoped.count()
+    datasets = Dataset.all_tenants.count()
 
     response = api.post(
         DATASETS, {"name": "hostile", "file": zip_upload(case.build(payload), name=case.filename)}
@@ -388,7 +388,7 @@ def test_a_hostile_upload_is_handled(api, tenant, outsider, settings, earlier, c
         assert response.status_code == case.status, response.content
         assert case.phrase in response.json()["error"]["message"]
         assert f"'{case.filename}'" in response.json()["error"]["message"]
-        assert Dataset.unscoped.count() == datasets
+        assert Dataset.all_tenants.count() == datasets
     else:
         assert response.status_code == 202, response.content
         version = dataset_version_ingest(version_id=response.json()["id"])
@@ -396,7 +396,7 @@ def test_a_hostile_upload_is_handled(api, tenant, outsider, settings, earlier, c
         if case.expect == "failed":
             assert version.status == JobStatus.FAILED
             assert case.phrase in version.message
-            assert not DatasetItem.unscoped.filter(version=version).exists()
+            assert not DatasetItem.all_tenants.filter(version=version).exists()
         else:
             assert version.status == JobStatus.SUCCEEDED, version.message
             assert version.item_count >= len(GOOD)

@@ -118,7 +118,7 @@ def test_a_different_seed_gives_a_different_split():
 
 def worker_died(version: DatasetVersion) -> None:
     """The version's first attempt started ten minutes ago and its lease ran out."""
-    DatasetVersion.unscoped.filter(pk=version.pk).update(
+    DatasetVersion.all_tenants.filter(pk=version.pk).update(
         status=JobStatus.RUNNING,
         attempts=1,
         started_at=timezone.now() - timedelta(minutes=10),
@@ -129,23 +129,27 @@ def worker_died(version: DatasetVersion) -> None:
 def test_the_same_images_get_the_same_splits_in_another_upload(tenant, outsider, ready_version):
     other = dataset_version_ingest(version_id=queued_version(outsider).pk)
     assert other.class_counts == ready_version.class_counts
-    mine = dict(DatasetItem.unscoped.filter(version=ready_version).values_list("sha256", "split"))
-    theirs = dict(DatasetItem.unscoped.filter(version=other).values_list("sha256", "split"))
+    mine = dict(
+        DatasetItem.all_tenants.filter(version=ready_version).values_list("sha256", "split")
+    )
+    theirs = dict(DatasetItem.all_tenants.filter(version=other).values_list("sha256", "split"))
     assert mine == theirs
 
 
 def test_ingesting_twice_changes_nothing(ready_version):
-    before_items = set(DatasetItem.unscoped.filter(version=ready_version).values_list("pk", "file"))
+    before_items = set(
+        DatasetItem.all_tenants.filter(version=ready_version).values_list("pk", "file")
+    )
     before_files = stored_files(ready_version)
 
     assert dataset_version_ingest(version_id=ready_version.pk) is None
 
-    after = DatasetVersion.unscoped.get(pk=ready_version.pk)
+    after = DatasetVersion.all_tenants.get(pk=ready_version.pk)
     assert after.attempts == ready_version.attempts == 1
     assert after.status == JobStatus.SUCCEEDED
     assert after.class_counts == ready_version.class_counts
     assert (
-        set(DatasetItem.unscoped.filter(version=ready_version).values_list("pk", "file"))
+        set(DatasetItem.all_tenants.filter(version=ready_version).values_list("pk", "file"))
         == before_items
     )
     assert stored_files(ready_version) == before_files
@@ -155,9 +159,9 @@ def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outs
     version = queued_version(tenant, per_class=5)
     # A first worker got half-way: it stored an image and its item row, then died.
     done = dataset_version_ingest(version_id=queued_version(tenant, per_class=5).pk)
-    first = DatasetItem.unscoped.filter(version=done).first()
+    first = DatasetItem.all_tenants.filter(version=done).first()
     files_before = stored_files(done)
-    DatasetItem.unscoped.create(
+    DatasetItem.all_tenants.create(
         organization=tenant.organization,
         version=version,
         file=first.file.name,
@@ -175,7 +179,7 @@ def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outs
     assert again.status == JobStatus.SUCCEEDED
     assert again.attempts == 2
     assert again.item_count == 5 * len(SHAPE_CLASSES)
-    items = DatasetItem.unscoped.filter(version=version)
+    items = DatasetItem.all_tenants.filter(version=version)
     assert items.count() == again.item_count
     assert not items.filter(sha256="0" * 64).exists()
     assert items.values("sha256").distinct().count() == again.item_count
@@ -183,7 +187,7 @@ def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outs
     # deleted none of the other version's.
     assert stored_files(again) == files_before
     assert set(items.values_list("file", flat=True)) == set(
-        DatasetItem.unscoped.filter(version=done).values_list("file", flat=True)
+        DatasetItem.all_tenants.filter(version=done).values_list("file", flat=True)
     )
     assert default_storage.exists(first.file.name)
     # Both versions hold the same images: the second one added no stored bytes.
@@ -192,15 +196,15 @@ def test_it_reclaims_a_version_whose_worker_died_and_starts_it_over(tenant, outs
 
 def test_it_leaves_a_version_alone_while_its_worker_holds_a_live_lease(tenant, outsider):
     version = queued_version(tenant, per_class=3)
-    DatasetVersion.unscoped.filter(pk=version.pk).update(
+    DatasetVersion.all_tenants.filter(pk=version.pk).update(
         status=JobStatus.RUNNING,
         attempts=1,
         lease_expires_at=timezone.now() + timedelta(seconds=60),
     )
     with pytest.raises(JobBusy):
         dataset_version_ingest(version_id=version.pk)
-    assert not DatasetItem.unscoped.filter(version=version).exists()
-    assert DatasetVersion.unscoped.get(pk=version.pk).attempts == 1
+    assert not DatasetItem.all_tenants.filter(version=version).exists()
+    assert DatasetVersion.all_tenants.get(pk=version.pk).attempts == 1
 
 
 def test_the_api_lists_the_items_of_one_split(api, ready_version, outsider):
@@ -212,9 +216,9 @@ def test_the_api_lists_the_items_of_one_split(api, ready_version, outsider):
     assert {item["split"] for item in body["results"]} == {"test"}
     assert {item["id"] for item in body["results"]} == {
         str(pk)
-        for pk in DatasetItem.unscoped.filter(version=ready_version, split=Split.TEST).values_list(
-            "pk", flat=True
-        )
+        for pk in DatasetItem.all_tenants.filter(
+            version=ready_version, split=Split.TEST
+        ).values_list("pk", flat=True)
     }
 
 
@@ -293,7 +297,7 @@ def test_packs_an_interrupted_attempt_left_are_deleted_and_written_again(tenant,
 
     assert again.status == JobStatus.SUCCEEDED and again.attempts == 2
     assert not (folder / "a1-00000.pack").exists()
-    items = list(DatasetItem.unscoped.filter(version=version))
+    items = list(DatasetItem.all_tenants.filter(version=version))
     assert len(items) == again.item_count == 4 * len(SHAPE_CLASSES)
     for item in items:
         assert item.file.name.startswith(f"orgs/{tenant.organization.pk}/packs/{version.pk}/a2-")
@@ -319,4 +323,4 @@ def test_an_ingestion_that_fails_half_way_keeps_no_pack(tenant, outsider, settin
     assert failed.status == JobStatus.FAILED
     assert "unpacks to more than" in failed.message
     assert not packs_folder(version).exists()
-    assert not DatasetItem.unscoped.filter(version=version).exists()
+    assert not DatasetItem.all_tenants.filter(version=version).exists()

@@ -56,7 +56,7 @@ def stored_health(**overrides) -> dict:  # noqa: ANN003
 
 
 def set_health(version: DatasetVersion, **fields) -> DatasetVersion:  # noqa: ANN003
-    DatasetVersion.unscoped.filter(pk=version.pk).update(**fields)
+    DatasetVersion.all_tenants.filter(pk=version.pk).update(**fields)
     version.refresh_from_db()
     return version
 
@@ -288,7 +288,7 @@ def first_item(version: DatasetVersion) -> DatasetItem:
 
 def test_a_thumbnail_is_rendered_for_an_item_without_one(member, ready_version):
     item = first_item(ready_version)
-    DatasetItem.unscoped.filter(pk=item.pk).update(thumbnail="")  # made before thumbnails
+    DatasetItem.all_tenants.filter(pk=item.pk).update(thumbnail="")  # made before thumbnails
     response = page(member, "datasets:item_thumbnail", item.pk)
     assert response.status_code == 200
     assert response["Content-Type"] == "image/jpeg"
@@ -305,7 +305,7 @@ def test_a_stored_thumbnail_is_served_with_its_type(member, ready_version):
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(buffer, format="WEBP")
     name = default_storage.save("thumbs/t.webp", ContentFile(buffer.getvalue()))
-    DatasetItem.unscoped.filter(pk=item.pk).update(
+    DatasetItem.all_tenants.filter(pk=item.pk).update(
         thumbnail=name, thumbnail_offset=None, thumbnail_length=None
     )
     response = page(member, "datasets:item_thumbnail", item.pk)
@@ -315,7 +315,7 @@ def test_a_stored_thumbnail_is_served_with_its_type(member, ready_version):
 
 def test_a_missing_stored_thumbnail_is_rendered_again(member, ready_version):
     item = first_item(ready_version)
-    DatasetItem.unscoped.filter(pk=item.pk).update(
+    DatasetItem.all_tenants.filter(pk=item.pk).update(
         thumbnail="thumbs/gone.webp", thumbnail_offset=None, thumbnail_length=None
     )
     response = page(member, "datasets:item_thumbnail", item.pk)
@@ -325,7 +325,7 @@ def test_a_missing_stored_thumbnail_is_rendered_again(member, ready_version):
 def test_a_stored_thumbnail_of_an_odd_type_is_never_served_as_is(member, ready_version):
     item = first_item(ready_version)
     name = default_storage.save("thumbs/t.html", ContentFile(b"<script>alert(1)</script>"))
-    DatasetItem.unscoped.filter(pk=item.pk).update(
+    DatasetItem.all_tenants.filter(pk=item.pk).update(
         thumbnail=name, thumbnail_offset=None, thumbnail_length=None
     )
     response = page(member, "datasets:item_thumbnail", item.pk)
@@ -421,7 +421,7 @@ def test_the_derive_form_needs_something_to_do(member, ready_version):
 
 
 def new_version_of(version: DatasetVersion) -> DatasetVersion:
-    return DatasetVersion.unscoped.get(parent=version)
+    return DatasetVersion.all_tenants.get(parent=version)
 
 
 def test_the_gallery_form_makes_a_version_without_the_ticked_images(member, ready_version):
@@ -465,4 +465,4 @@ def test_the_version_page_shows_the_services_message(member, ready_version):
     response = member.post(url, {"action": "add", "images": [image]})
     assert response.status_code == 400
     assert "No label for &#x27;a.png&#x27;" in response.content.decode()
-    assert not DatasetVersion.unscoped.filter(parent=ready_version).exists()
+    assert not DatasetVersion.all_tenants.filter(parent=ready_version).exists()

@@ -40,7 +40,7 @@ def test_pillow_opens_an_image_inside_a_pack():
 
 
 def test_every_item_reads_back_and_names_its_thumbnail_type(ready_version):
-    for item in DatasetItem.unscoped.filter(version=ready_version):
+    for item in DatasetItem.all_tenants.filter(version=ready_version):
         png = item_read(item)
         assert png.startswith(b"\x89PNG") and len(png) == item.file_length
         assert item_thumbnail_type(item) == "image/png"  # small: its own thumbnail

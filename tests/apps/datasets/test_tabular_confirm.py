@@ -52,7 +52,7 @@ def test_it_confirms_the_detected_columns_as_they_are(api, tenant, table):
     assert body["schema"]["target"] == "demand"
     assert body["health"] == {"problems": [], "trainable": True}
     assert reload(tenant, table).confirmed_at is not None
-    assert AuditEvent.unscoped.filter(action="dataset_version.confirm").count() == 1
+    assert AuditEvent.all_tenants.filter(action="dataset_version.confirm").count() == 1
 
 
 def test_it_moves_the_target_and_changes_types_and_roles(api, tenant, table):

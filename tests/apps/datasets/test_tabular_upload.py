@@ -135,8 +135,8 @@ def test_it_refuses_a_table_it_cannot_read_and_stores_nothing(api, tenant, data,
     for piece in expected:
         assert piece in error["message"]
     assert error["fields"] == {"file": [error["message"]]}
-    assert not Dataset.unscoped.exists()
-    assert not DatasetVersion.unscoped.exists()
+    assert not Dataset.all_tenants.exists()
+    assert not DatasetVersion.all_tenants.exists()
     assert media_files() == before
 
 
@@ -153,7 +153,7 @@ def test_it_refuses_a_table_over_a_limit(api, tenant, setting, value, expected):
         response = upload_table(api, market_csv())
     assert response.status_code == 400
     assert expected in response.json()["error"]["message"]
-    assert not DatasetVersion.unscoped.exists()
+    assert not DatasetVersion.all_tenants.exists()
 
 
 @pytest.mark.parametrize(
@@ -308,7 +308,7 @@ def test_it_fails_the_job_with_the_reason_when_the_stored_file_is_broken(api, te
 def test_it_reads_a_table_back_the_same_after_a_second_ingestion(api, tenant):
     version = ingest(tenant, upload_table(api, market_csv()))
     first = canonical_rows(tenant, version)
-    DatasetVersion.unscoped.filter(pk=version.pk).update(status=JobStatus.QUEUED)
+    DatasetVersion.all_tenants.filter(pk=version.pk).update(status=JobStatus.QUEUED)
     again = dataset_version_ingest(version_id=version.pk)
     assert again.status == JobStatus.SUCCEEDED
     assert canonical_rows(tenant, again) == first

@@ -138,7 +138,7 @@ def test_it_refuses_a_bad_upload_and_stores_nothing(api, outsider, data, filenam
     assert "file" in error["fields"]
     for phrase in phrases:
         assert phrase in error["message"]
-    assert not Dataset.unscoped.exists()
+    assert not Dataset.all_tenants.exists()
     assert media_files() == before
 
 
@@ -149,7 +149,7 @@ def test_it_refuses_an_upload_without_a_file(api, tenant, outsider):
     error = r.json()["error"]
     assert "'file'" in error["message"]
     assert "file" in error["fields"]
-    assert not Dataset.unscoped.exists()
+    assert not Dataset.all_tenants.exists()
     assert media_files() == before
 
 
@@ -162,7 +162,7 @@ def test_it_refuses_an_upload_without_a_good_name(api, outsider, name):
     error = r.json()["error"]
     assert "name" in error["fields"]
     assert ("120" in error["message"]) == (name is not None and len(name) > 120)
-    assert not Dataset.unscoped.exists()
+    assert not Dataset.all_tenants.exists()
     assert media_files() == before
 
 
@@ -186,7 +186,7 @@ def test_it_refuses_an_upload_over_the_size_limit(api, outsider, settings):
     assert error["code"] == "too_large"
     assert "'huge.zip'" in error["message"]
     assert "limited to 1 MB" in error["message"]
-    assert not Dataset.unscoped.exists()
+    assert not Dataset.all_tenants.exists()
     assert media_files() == before
 
 
@@ -201,7 +201,7 @@ def test_it_refuses_an_archive_with_too_many_entries(api, outsider, settings):
     message = r.json()["error"]["message"]
     assert f"'many.zip' has {entries} entries" in message
     assert "the limit is 5" in message
-    assert not Dataset.unscoped.exists()
+    assert not Dataset.all_tenants.exists()
     assert media_files() == before
 
 
@@ -215,7 +215,7 @@ def test_it_refuses_an_upload_over_the_storage_quota(api, client, tenant, outsid
     error = r.json()["error"]
     assert error["code"] == "quota_exceeded"
     assert "quota" in error["message"]
-    assert not Dataset.unscoped.exists()
+    assert not Dataset.all_tenants.exists()
     assert media_files() == before
     # The outsider's quota is its own.
     r = client.post(DATASETS, {"name": "ok", "file": zip_upload(_good)}, **outsider.auth)
@@ -279,7 +279,7 @@ def test_it_skips_hostile_and_useless_entries_with_reasons(api, tenant, outsider
     assert {label: c["total"] for label, c in version.class_counts.items()} == {
         label: PER_CLASS for label in SHAPE_CLASSES
     }
-    assert DatasetItem.unscoped.filter(version=version).count() == version.item_count
+    assert DatasetItem.all_tenants.filter(version=version).count() == version.item_count
 
     # Everything new lives in this organization's folder; nothing escaped anywhere.
     new = media_files() - before
@@ -334,7 +334,7 @@ def test_an_archive_of_only_unreadable_images_fails_with_a_message(api, tenant, 
     assert version.lease_expires_at is None
     assert sorted(skipped_reasons(version)) == ["cats/a.png", "dogs/b.jpg", "dogs/c.gif"]
     assert all(reason for reason in skipped_reasons(version).values())
-    assert not DatasetItem.unscoped.filter(version=version).exists()
+    assert not DatasetItem.all_tenants.filter(version=version).exists()
     items = Path(settings.MEDIA_ROOT, f"orgs/{tenant.organization.pk}/datasets")
     assert not [p for p in items.rglob("*.png")]
 
@@ -367,7 +367,7 @@ def test_it_keeps_labels_in_any_script(api, outsider):
 
     assert version.status == JobStatus.SUCCEEDED, version.error
     assert version.labels == sorted(labels)
-    stored = DatasetItem.unscoped.filter(version=version).values_list("label", flat=True)
+    stored = DatasetItem.all_tenants.filter(version=version).values_list("label", flat=True)
     assert sorted(set(stored)) == sorted(labels)
     r = api.get(f"/api/v1/dataset-versions/{version.pk}/")
     assert r.json()["labels"] == sorted(labels)
@@ -404,7 +404,7 @@ def test_it_fails_an_archive_that_unpacks_to_more_than_the_archive_limit(api, te
 
     assert version.status == JobStatus.FAILED
     assert "unpacks to more than 1 MB" in version.message
-    assert not DatasetItem.unscoped.filter(version=version).exists()
+    assert not DatasetItem.all_tenants.filter(version=version).exists()
 
 
 def test_it_reads_entries_named_with_a_leading_dot_slash(tenant):

@@ -36,14 +36,14 @@ def rows(version: DatasetVersion) -> dict[str, tuple]:
     """{original name: (label, split, sha256, file)} of the version's items."""
     return {
         name: tuple(rest)
-        for name, *rest in DatasetItem.unscoped.filter(version=version).values_list(
+        for name, *rest in DatasetItem.all_tenants.filter(version=version).values_list(
             "original_name", "label", "split", "sha256", "file"
         )
     }
 
 
 def snapshot(version: DatasetVersion) -> tuple:
-    version = DatasetVersion.unscoped.get(pk=version.pk)
+    version = DatasetVersion.all_tenants.get(pk=version.pk)
     return (
         rows(version),
         version.class_counts,
@@ -60,7 +60,7 @@ def media_files() -> set[Path]:
 
 
 def items_of(version: DatasetVersion) -> list[DatasetItem]:
-    return list(DatasetItem.unscoped.filter(version=version).order_by("original_name"))
+    return list(DatasetItem.all_tenants.filter(version=version).order_by("original_name"))
 
 
 def test_it_adds_removes_and_relabels_in_a_new_version(tenant, outsider, ready_version):
@@ -198,7 +198,7 @@ def test_splits_of_new_images_are_deterministic():
 
 
 def test_custom_ratios_and_seed_are_kept_by_new_versions(tenant, outsider, ready_version):
-    DatasetVersion.unscoped.filter(pk=ready_version.pk).update(
+    DatasetVersion.all_tenants.filter(pk=ready_version.pk).update(
         split_ratios={"train": 0.5, "validation": 0.25, "test": 0.25}, split_seed=9
     )
     ready_version.refresh_from_db()
@@ -219,12 +219,12 @@ def refused(tenant, ready_version):  # noqa: ANN001, ANN201
     """Call derive, expect `error`, and check that nothing was stored."""
 
     def check(error: type[Exception], phrases: list[str], **kwargs):  # noqa: ANN003, ANN202
-        versions, files = DatasetVersion.unscoped.count(), media_files()
+        versions, files = DatasetVersion.all_tenants.count(), media_files()
         with pytest.raises(error) as caught:
             dataset_version_derive(base=ready_version, user=tenant.user, **kwargs)
         for phrase in phrases:
             assert phrase in caught.value.message, caught.value.message
-        assert DatasetVersion.unscoped.count() == versions
+        assert DatasetVersion.all_tenants.count() == versions
         assert media_files() == files
         return caught.value
 
@@ -248,7 +248,7 @@ def test_another_organizations_items_are_unknown(refused, outsider):
         upload=SimpleUploadedFile("t.zip", zip_bytes(class_images(2))),
     )
     dataset_version_ingest(version_id=other.pk)
-    theirs = str(DatasetItem.unscoped.filter(version=other).first().pk)
+    theirs = str(DatasetItem.all_tenants.filter(version=other).first().pk)
     refused(InvalidInput, [f"'{theirs}'"], remove=[theirs])
 
 

@@ -43,25 +43,25 @@ def seeded_model_version(tenant, tmp_path: Path, labels: list[str] = LABELS) -> 
         path,
     )
     org = tenant.organization
-    dataset = Dataset.unscoped.create(organization=org, name="made up")
-    version = DatasetVersion.unscoped.create(
+    dataset = Dataset.all_tenants.create(organization=org, name="made up")
+    version = DatasetVersion.all_tenants.create(
         organization=org,
         dataset=dataset,
         number=1,
         status=JobStatus.SUCCEEDED,
         class_counts={label: {"total": 1} for label in labels},
     )
-    config = ModelConfig.unscoped.create(
+    config = ModelConfig.all_tenants.create(
         organization=org, name="seeded", template="leptonnet", dataset_version=version
     )
-    run = TrainingRun.unscoped.create(
+    run = TrainingRun.all_tenants.create(
         organization=org, model_config=config, status=JobStatus.SUCCEEDED
     )
     name = default_storage.save(
         f"orgs/{org.pk}/models/{config.pk}/v1-{uuid.uuid4().hex}.pt",
         ContentFile(path.read_bytes()),
     )
-    return ModelVersion.unscoped.create(
+    return ModelVersion.all_tenants.create(
         organization=org,
         model_config=config,
         run=run,
@@ -86,7 +86,7 @@ def predict_url(api, tenant, outsider, tmp_path) -> str:  # noqa: ANN001
 
 def events() -> list[UsageEvent]:
     """Prediction events (training runs record their own kind)."""
-    return list(UsageEvent.unscoped.filter(kind=UsageEvent.Kind.PREDICT).order_by("created_at"))
+    return list(UsageEvent.all_tenants.filter(kind=UsageEvent.Kind.PREDICT).order_by("created_at"))
 
 
 def assert_one_event(tenant, url: str, status: int) -> None:  # noqa: ANN001
@@ -169,7 +169,7 @@ def test_it_takes_the_image_as_the_raw_body(api, tenant, predict_url):
     r = api.post(predict_url, png_bytes(), content_type="image/png")
     assert r.status_code == 200, r.content
     assert r.json()["predictions"] == multipart.json()["predictions"]
-    assert UsageEvent.unscoped.filter(status_code=200).count() == 2
+    assert UsageEvent.all_tenants.filter(status_code=200).count() == 2
 
 
 def test_it_refuses_a_call_without_an_image(api, tenant, predict_url):
@@ -256,7 +256,7 @@ def test_it_refuses_odd_bodies_with_400(api, tenant, predict_url, data, content_
 
 
 def test_it_refuses_a_paused_endpoint(api, tenant, predict_url):
-    Endpoint.unscoped.filter(organization=tenant.organization).update(is_active=False)
+    Endpoint.all_tenants.filter(organization=tenant.organization).update(is_active=False)
     r = api.post(predict_url, {"image": as_file(png_bytes())})
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "endpoint_inactive"
@@ -294,7 +294,7 @@ def test_it_refuses_to_deploy_another_organizations_model_version(
     error = r.json()["error"]
     assert "model_version" in error["fields"]
     assert f"No object with id {theirs.pk} exists in your organization" in error["message"]
-    assert not Endpoint.unscoped.exists()
+    assert not Endpoint.all_tenants.exists()
 
 
 @pytest.mark.parametrize("bad_id", ["latest", 7, None])
@@ -302,7 +302,7 @@ def test_it_refuses_to_deploy_a_model_version_id_that_is_no_uuid(api, bad_id):
     r = api.post(ENDPOINTS, {"model_version": bad_id})
     assert r.status_code == 400
     assert "model_version" in r.json()["error"]["fields"]
-    assert not Endpoint.unscoped.exists()
+    assert not Endpoint.all_tenants.exists()
 
 
 def test_the_endpoint_names_the_model_by_default(api, tenant, tmp_path):

@@ -97,7 +97,7 @@ def trained_regressor(api, tenant) -> ModelVersion:  # noqa: ANN001
     )
     run = training_run_execute(run_id=training_run_start(model_config=config, user=tenant.user).pk)
     assert run.status == JobStatus.SUCCEEDED, run.error
-    return ModelVersion.unscoped.get(run=run)
+    return ModelVersion.all_tenants.get(run=run)
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def predict(api, url: str, body: Any):  # noqa: ANN001, ANN201
 
 
 def events() -> list[UsageEvent]:
-    return list(UsageEvent.unscoped.filter(kind=UsageEvent.Kind.PREDICT).order_by("created_at"))
+    return list(UsageEvent.all_tenants.filter(kind=UsageEvent.Kind.PREDICT).order_by("created_at"))
 
 
 # --- deploying and predicting ---------------------------------------------------------------
@@ -142,14 +142,14 @@ def test_it_deploys_a_regression_model_version(api, tenant, model_version):
 
 def test_it_refuses_to_deploy_a_model_of_a_task_it_cannot_serve(api, tenant, tmp_path):
     version = seeded_model_version(tenant, tmp_path)
-    ModelVersion.unscoped.filter(pk=version.pk).update(task="object-detection")
+    ModelVersion.all_tenants.filter(pk=version.pk).update(task="object-detection")
     r = api.post(ENDPOINTS, {"model_version": str(version.pk)})
     assert r.status_code == 400
     error = r.json()["error"]
     assert "model_version" in error["fields"]
     assert "'object-detection' model, which cannot be deployed" in error["message"]
     assert "tabular-regression" in error["message"]
-    assert not Endpoint.unscoped.exists()
+    assert not Endpoint.all_tenants.exists()
 
 
 def test_it_predicts_the_table_exactly_as_the_stored_model_does(api, tenant, model_version, url):
@@ -436,7 +436,7 @@ def test_json_rows_sent_to_an_image_endpoint_are_refused(api, tenant, tmp_path):
 
 
 def test_a_paused_regression_endpoint_answers_409(api, tenant, url):
-    Endpoint.unscoped.filter(organization=tenant.organization).update(is_active=False)
+    Endpoint.all_tenants.filter(organization=tenant.organization).update(is_active=False)
     r = predict(api, url, {"row": ROW})
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "endpoint_inactive"

@@ -36,13 +36,13 @@ def test_a_model_endpoint_and_dataset_are_deleted_in_turn(
     config = trained.model_config
     run = trained.run
     model_file = stored(trained.file.name)
-    assert model_file.exists() and EpochMetric.unscoped.filter(run=run).exists()
+    assert model_file.exists() and EpochMetric.all_tenants.filter(run=run).exists()
     endpoint = api.post("/api/v1/endpoints/", {"model_version": str(trained.pk), "name": "shop"})
     assert endpoint.status_code == 201, endpoint.content
     endpoint = endpoint.json()
     predict_url = endpoint["predict_url"]
     assert api.post(predict_url, {"image": as_file(png_bytes())}).status_code == 200
-    calls = UsageEvent.unscoped.filter(organization=tenant.organization).count()
+    calls = UsageEvent.all_tenants.filter(organization=tenant.organization).count()
 
     # The dataset goes last: models were trained on it; the model goes after its endpoint.
     refused = api.delete(f"/api/v1/datasets/{config.dataset_version.dataset_id}/")
@@ -50,32 +50,32 @@ def test_a_model_endpoint_and_dataset_are_deleted_in_turn(
     refused = api.delete(f"/api/v1/models/{config.pk}/")
     assert refused.status_code == 409
     assert "deployed as the endpoint(s) 'shop'" in refused.json()["error"]["message"]
-    assert ModelVersion.unscoped.filter(pk=trained.pk).exists() and model_file.exists()
+    assert ModelVersion.all_tenants.filter(pk=trained.pk).exists() and model_file.exists()
 
     assert api.delete(f"/api/v1/endpoints/{endpoint['id']}/").status_code == 204
-    assert not Endpoint.unscoped.filter(pk=endpoint["id"]).exists()
+    assert not Endpoint.all_tenants.filter(pk=endpoint["id"]).exists()
     assert api.post(predict_url, {"image": as_file(png_bytes())}).status_code == 404
-    assert UsageEvent.unscoped.filter(organization=tenant.organization).count() >= calls
+    assert UsageEvent.all_tenants.filter(organization=tenant.organization).count() >= calls
 
     with django_capture_on_commit_callbacks(execute=True):
         response = api.delete(f"/api/v1/models/{config.pk}/")
     assert response.status_code == 204, response.content
-    assert not ModelConfig.unscoped.filter(pk=config.pk).exists()
-    assert not TrainingRun.unscoped.filter(pk=run.pk).exists()
-    assert not EpochMetric.unscoped.filter(run_id=run.pk).exists()
+    assert not ModelConfig.all_tenants.filter(pk=config.pk).exists()
+    assert not TrainingRun.all_tenants.filter(pk=run.pk).exists()
+    assert not EpochMetric.all_tenants.filter(run_id=run.pk).exists()
     assert not model_file.exists()
     # Usage stays, without the run: past training still counts.
-    training = UsageEvent.unscoped.filter(organization=tenant.organization, kind="training")
+    training = UsageEvent.all_tenants.filter(organization=tenant.organization, kind="training")
     assert training.count() == 1 and training.get().training_run is None
     actions = set(
-        AuditEvent.unscoped.filter(organization=tenant.organization).values_list(
+        AuditEvent.all_tenants.filter(organization=tenant.organization).values_list(
             "action", flat=True
         )
     )
     assert {"endpoint.delete", "model.delete"} <= actions
 
     assert api.delete(f"/api/v1/datasets/{config.dataset_version.dataset_id}/").status_code == 204
-    assert not Dataset.unscoped.filter(organization=tenant.organization).exists()
+    assert not Dataset.all_tenants.filter(organization=tenant.organization).exists()
 
 
 def test_a_model_with_a_run_under_way_is_not_deleted(api, tenant, ready_version):
@@ -91,7 +91,7 @@ def test_a_model_with_a_run_under_way_is_not_deleted(api, tenant, ready_version)
     response = api.delete(f"/api/v1/models/{config.pk}/")
     assert response.status_code == 409
     assert "queued or training. Cancel it" in response.json()["error"]["message"]
-    assert TrainingRun.unscoped.filter(pk=run.pk).exists()
+    assert TrainingRun.all_tenants.filter(pk=run.pk).exists()
 
 
 def test_another_organization_gets_404_for_models_and_endpoints(api, client, outsider, trained):
@@ -101,8 +101,8 @@ def test_another_organization_gets_404_for_models_and_endpoints(api, client, out
         f"/api/v1/endpoints/{endpoint['id']}/",
     ):
         assert client.delete(url, **outsider.auth).status_code == 404
-    assert Endpoint.unscoped.filter(pk=endpoint["id"]).exists()
-    assert ModelConfig.unscoped.filter(pk=trained.model_config_id).exists()
+    assert Endpoint.all_tenants.filter(pk=endpoint["id"]).exists()
+    assert ModelConfig.all_tenants.filter(pk=trained.model_config_id).exists()
 
 
 def test_a_member_deletes_their_own_model_but_not_anothers(client, tenant, ready_version):
@@ -128,7 +128,7 @@ def test_a_member_deletes_their_own_model_but_not_anothers(client, tenant, ready
     assert refused.status_code == 403
     assert "Only the member who created the model" in refused.json()["error"]["message"]
     assert client.delete(f"/api/v1/models/{made[user].pk}/", **auth).status_code == 204
-    assert list(ModelConfig.unscoped.filter(organization=tenant.organization)) == [
+    assert list(ModelConfig.all_tenants.filter(organization=tenant.organization)) == [
         made[tenant.user]
     ]
 
@@ -143,7 +143,7 @@ def test_the_pages_delete_an_endpoint_then_its_model_once_the_name_is_typed(
     assert f'action="{endpoint_url}"' in client.get(f"/endpoints/{endpoint_id}/").content.decode()
     wrong = client.post(endpoint_url, {"confirm_name": "Shop"}, follow=True)
     assert "Type the name, shop, exactly as shown" in wrong.content.decode()
-    assert Endpoint.unscoped.filter(pk=endpoint_id).exists()
+    assert Endpoint.all_tenants.filter(pk=endpoint_id).exists()
     done = client.post(endpoint_url, {"confirm_name": "shop"}, follow=True)
     assert done.redirect_chain[-1][0] == reverse("deployments:list")
     assert "Deleted the endpoint &#x27;shop&#x27;" in done.content.decode()
@@ -158,4 +158,4 @@ def test_the_pages_delete_an_endpoint_then_its_model_once_the_name_is_typed(
     assert (
         "Deleted the model &#x27;shapes model&#x27; with its 1 run and 1 trained version." in text
     )
-    assert not ModelConfig.unscoped.filter(pk=trained.model_config_id).exists()
+    assert not ModelConfig.all_tenants.filter(pk=trained.model_config_id).exists()

@@ -209,7 +209,7 @@ def test_the_mistakes_gallery_shows_the_items_the_model_got_wrong(
 
 def test_a_deleted_item_leaves_the_gallery_and_is_counted(client, tenant, outsider, confused):
     gone = confused.evaluation["mistakes"][0]["item"]
-    DatasetItem.unscoped.filter(pk=gone).delete()
+    DatasetItem.all_tenants.filter(pk=gone).delete()
 
     page = run_page(client, tenant, confused)
 
@@ -222,14 +222,14 @@ def test_a_deleted_item_leaves_the_gallery_and_is_counted(client, tenant, outsid
 def _stored_version(tenant, version, *, task: str, evaluation: dict, score: float, **run):  # noqa: ANN001, ANN003, ANN202
     """A ModelVersion row as an earlier release (or another trainer) stored it."""
     template = "linear" if task == "tabular-regression" else "leptonnet"
-    config = ModelConfig.unscoped.create(
+    config = ModelConfig.all_tenants.create(
         organization=tenant.organization,
         name=f"stored {task}",
         template=template,
         dataset_version=version,
         hyperparameters={"epochs": 4},
     )
-    training = TrainingRun.unscoped.create(
+    training = TrainingRun.all_tenants.create(
         organization=tenant.organization,
         model_config=config,
         status="succeeded",
@@ -238,7 +238,7 @@ def _stored_version(tenant, version, *, task: str, evaluation: dict, score: floa
         device="cpu",
         **run,
     )
-    return ModelVersion.unscoped.create(
+    return ModelVersion.all_tenants.create(
         organization=tenant.organization,
         model_config=config,
         run=training,
@@ -472,10 +472,10 @@ def test_the_leaderboard_breaks_ties_of_accuracy_by_macro_f1(
 
 
 def test_the_leaderboard_ranks_regressors_by_r2_and_shows_their_errors(client, tenant, outsider):
-    dataset = Dataset.unscoped.create(
+    dataset = Dataset.all_tenants.create(
         organization=tenant.organization, name="prices", kind="tabular"
     )
-    version = DatasetVersion.unscoped.create(
+    version = DatasetVersion.all_tenants.create(
         organization=tenant.organization, dataset=dataset, number=1, status="succeeded"
     )
     good = regression_evaluation()

@@ -199,8 +199,8 @@ def test_a_bad_value_comes_back_beside_its_field_as_typed(
     # A folded group holding the refused field is open.
     if knob in ("brightness", "flip"):
         assert '<details class="knob-group" data-testid="group-augmentation" open>' in html
-    assert not ModelConfig.unscoped.exists()
-    assert not TrainingRun.unscoped.exists()
+    assert not ModelConfig.all_tenants.exists()
+    assert not TrainingRun.all_tenants.exists()
 
 
 @pytest.mark.parametrize(
@@ -220,7 +220,7 @@ def test_a_bad_name_dataset_or_template_is_shown_where_it_was_chosen(
     assert response.status_code == 400
     shown = re.search(rf'data-testid="field-error-{field}">(.*?)</p>', html, re.S)
     assert shown and says in shown.group(1)
-    assert not ModelConfig.unscoped.exists()
+    assert not ModelConfig.all_tenants.exists()
 
 
 def test_another_organizations_dataset_version_is_neither_offered_nor_accepted(
@@ -231,7 +231,7 @@ def test_another_organizations_dataset_version_is_neither_offered_nor_accepted(
     assert str(ready_version.pk) not in html
     response = client.post(NEW, form_data(ready_version))
     assert response.status_code == 400
-    assert not ModelConfig.unscoped.exists()
+    assert not ModelConfig.all_tenants.exists()
 
 
 @pytest.mark.parametrize(
@@ -253,8 +253,8 @@ def test_a_valid_form_creates_the_model_with_typed_values_and_opens_its_run(
     )
     response = member.post(NEW, data)
     assert response.status_code == 302, response.content.decode()[:2000]
-    config = ModelConfig.unscoped.get()
-    run = TrainingRun.unscoped.get()
+    config = ModelConfig.all_tenants.get()
+    run = TrainingRun.all_tenants.get()
     assert response["Location"] == reverse("training:run", kwargs={"pk": run.pk})
     assert config.organization == tenant.organization
     assert config.name == "Shelf model"
@@ -288,14 +288,14 @@ def queued_run(tenant, version, template: str = "leptonnet", **knobs) -> Trainin
 
 
 def set_run(run: TrainingRun, **fields) -> TrainingRun:  # noqa: ANN003
-    TrainingRun.unscoped.filter(pk=run.pk).update(**fields)
+    TrainingRun.all_tenants.filter(pk=run.pk).update(**fields)
     run.refresh_from_db()
     return run
 
 
 def add_epochs(run: TrainingRun, count: int) -> None:
     for epoch in range(1, count + 1):
-        EpochMetric.unscoped.create(
+        EpochMetric.all_tenants.create(
             organization=run.organization,
             run=run,
             epoch=epoch,
@@ -432,7 +432,7 @@ def test_a_finished_run_has_no_cancel_button_and_shows_its_error(member, tenant,
 
 
 def test_a_market_model_reports_rows_per_second_and_no_accuracy(member, tenant, table):
-    DatasetVersion.unscoped.filter(pk=table.pk).update(confirmed_at=timezone.now())
+    DatasetVersion.all_tenants.filter(pk=table.pk).update(confirmed_at=timezone.now())
     table.refresh_from_db()
     run = set_run(queued_run(tenant, table, "linear"), status=JobStatus.RUNNING)
     add_epochs(run, 1)

@@ -50,7 +50,7 @@ def start(tenant, version, template: str = "leptonnet", **knobs):  # noqa: ANN00
 
 
 def version_of(run: TrainingRun) -> ModelVersion:
-    return ModelVersion.unscoped.get(run=run)
+    return ModelVersion.all_tenants.get(run=run)
 
 
 IMAGE_KEYS = [key for key, t in TEMPLATES.items() if t.task == "image-classification"]
@@ -109,7 +109,7 @@ def test_a_regression_template_trains_on_a_real_table_and_its_scores_recompute(
         },
     )
     assert created.status_code == 201, created.content
-    run = TrainingRun.unscoped.get(pk=created.json()["run"])
+    run = TrainingRun.all_tenants.get(pk=created.json()["run"])
     assert run.queue == "cpu"  # tables train on the cpu queue
     run = training_run_execute(run_id=run.pk)
     assert run.status == JobStatus.SUCCEEDED, run.error
@@ -120,7 +120,7 @@ def test_a_regression_template_trains_on_a_real_table_and_its_scores_recompute(
     assert evaluation["target"] == "lifeExp"
     assert model.accuracy == evaluation["r2"]
     assert evaluation["r2"] > 0.3  # GDP and continent explain life expectancy well
-    assert EpochMetric.unscoped.filter(run=run, train_accuracy__isnull=True).count() == 60
+    assert EpochMetric.all_tenants.filter(run=run, train_accuracy__isnull=True).count() == 60
 
     # Recompute MAE, RMSE and R² by predicting every evaluated row with the stored bundle.
     with tenant_scope(tenant.organization):
@@ -195,10 +195,14 @@ def test_mistakes_point_at_the_items_that_were_misclassified(tenant, ready_versi
 
 def test_a_run_records_its_epochs_log_device_and_usage(tenant, ready_version):
     run = training_run_execute(run_id=start(tenant, ready_version, epochs=3, batch_size=16).pk)
-    assert list(EpochMetric.unscoped.filter(run=run).values_list("epoch", flat=True)) == [1, 2, 3]
+    assert list(EpochMetric.all_tenants.filter(run=run).values_list("epoch", flat=True)) == [
+        1,
+        2,
+        3,
+    ]
     assert "Epoch 3/3" in run.log and "Done:" in run.log
     assert run.eta_seconds == 0.0 and run.images_per_second > 0
-    event = UsageEvent.unscoped.get(training_run=run)
+    event = UsageEvent.all_tenants.get(training_run=run)
     assert event.kind == UsageEvent.Kind.TRAINING
     assert (event.device, event.gpu_seconds) == ("cpu", 0.0)
     assert event.organization_id == tenant.organization.pk
@@ -213,7 +217,7 @@ def test_a_queued_run_that_is_cancelled_never_trains(api, tenant, ready_version)
     assert training_run_execute(run_id=run.pk) is None
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED and run.attempts == 0
-    assert not ModelVersion.unscoped.filter(run=run).exists()
+    assert not ModelVersion.all_tenants.filter(run=run).exists()
     again = api.post(f"/api/v1/runs/{run.pk}/cancel/")
     assert again.status_code == 409
     assert "already ended" in again.json()["error"]["message"]
@@ -231,7 +235,7 @@ def test_a_run_cancelled_while_training_stops_and_stores_nothing(tenant, ready_v
         original(self, progress)
         seen["steps"].append(progress.step)
         if progress.step == 3:
-            training_run_cancel(run=TrainingRun.unscoped.get(pk=run.pk), user=tenant.user)
+            training_run_cancel(run=TrainingRun.all_tenants.get(pk=run.pk), user=tenant.user)
             self.should_stop._next = 0.0  # the next check reads the row at once
 
     services._RunSession.on_progress = on_progress
@@ -241,9 +245,9 @@ def test_a_run_cancelled_while_training_stops_and_stores_nothing(tenant, ready_v
         services._RunSession.on_progress = original
     assert finished.status == JobStatus.CANCELLED
     assert max(seen["steps"]) == 3  # not one more step after the cancel was seen
-    assert not ModelVersion.unscoped.filter(run=run).exists()
+    assert not ModelVersion.all_tenants.filter(run=run).exists()
     assert finished.checkpoint == ""
-    assert not UsageEvent.unscoped.filter(training_run=run).exists()
+    assert not UsageEvent.all_tenants.filter(training_run=run).exists()
 
 
 def test_a_run_whose_worker_keeps_dying_is_failed_after_three_attempts(tenant, ready_version):
@@ -251,7 +255,7 @@ def test_a_run_whose_worker_keeps_dying_is_failed_after_three_attempts(tenant, r
     for _attempt in range(MAX_ATTEMPTS):
         assert job_claim(TrainingRun, run.pk) is not None
         # The worker dies: nobody renews the lease, which runs out.
-        TrainingRun.unscoped.filter(pk=run.pk).update(
+        TrainingRun.all_tenants.filter(pk=run.pk).update(
             lease_expires_at=timezone.now() - timedelta(seconds=1),
             message="Epoch 1 of 1",
         )
@@ -260,7 +264,7 @@ def test_a_run_whose_worker_keeps_dying_is_failed_after_three_attempts(tenant, r
     assert run.status == JobStatus.FAILED
     assert f"{MAX_ATTEMPTS} attempts" in run.message
     assert "never finished" in run.error
-    assert not ModelVersion.unscoped.filter(run=run).exists()
+    assert not ModelVersion.all_tenants.filter(run=run).exists()
 
 
 def test_a_stored_checkpoint_is_continued_and_then_deleted(tenant, ready_version):
@@ -289,7 +293,7 @@ def test_a_stored_checkpoint_is_continued_and_then_deleted(tenant, ready_version
     run.refresh_from_db()
     assert run.checkpoint == stored[-1] and default_storage.exists(run.checkpoint)
     assert not default_storage.exists(stored[0])  # the older one was replaced
-    TrainingRun.unscoped.filter(pk=run.pk).update(
+    TrainingRun.all_tenants.filter(pk=run.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )
 
@@ -298,7 +302,7 @@ def test_a_stored_checkpoint_is_continued_and_then_deleted(tenant, ready_version
     assert finished.attempts == 2 and finished.resumed_from_epoch == 2
     assert "Continuing from the last stored checkpoint" in finished.log
     assert finished.checkpoint == "" and not default_storage.exists(stored[-1])
-    epochs = EpochMetric.unscoped.filter(run=finished).values_list("epoch", flat=True)
+    epochs = EpochMetric.all_tenants.filter(run=finished).values_list("epoch", flat=True)
     assert list(epochs) == [1, 2, 3, 4]
 
     # Exactly the weights of an uninterrupted run with the same settings.
@@ -315,7 +319,9 @@ def test_queue_position_counts_runs_ahead_on_the_same_queue(api, tenant, outside
     second = start(tenant, ready_version, epochs=1)
     body = api.get(f"/api/v1/runs/{second.pk}/").json()
     assert body["queue"] == "gpu"
-    ahead = TrainingRun.unscoped.filter(status="queued", created_at__lt=second.created_at).count()
+    ahead = TrainingRun.all_tenants.filter(
+        status="queued", created_at__lt=second.created_at
+    ).count()
     assert body["queue_position"] == ahead + 1 >= 2
     training_run_execute(run_id=first.pk)
     assert api.get(f"/api/v1/runs/{second.pk}/").json()["queue_position"] == ahead
@@ -341,7 +347,7 @@ def test_the_leaderboard_ranks_a_datasets_models_best_first(
     assert [e["rank"] for e in entries] == [1, 2]
     assert all(e["macro_f1"] is not None and e["device"] == "cpu" for e in entries)
     for entry in entries:
-        stored = ModelVersion.unscoped.get(pk=entry["model_version"]).evaluation
+        stored = ModelVersion.all_tenants.get(pk=entry["model_version"]).evaluation
         for average in ("macro", "weighted"):
             for score in ("precision", "recall", "f1"):
                 assert entry[f"{average}_{score}"] == stored[f"{average}_{score}"]

@@ -31,8 +31,8 @@ def create(api, version, **fields):  # noqa: ANN001, ANN003, ANN201
 
 
 def assert_nothing_configured() -> None:
-    assert not ModelConfig.unscoped.exists()
-    assert not TrainingRun.unscoped.exists()
+    assert not ModelConfig.all_tenants.exists()
+    assert not TrainingRun.all_tenants.exists()
 
 
 @pytest.mark.parametrize(
@@ -127,13 +127,13 @@ def test_it_configures_a_model_and_queues_a_run(api, tenant, ready_version, outs
     r = create(api, ready_version, hyperparameters={"epochs": 4}, start_training=True)
     assert r.status_code == 201, r.content
     body = r.json()
-    config = ModelConfig.unscoped.get(pk=body["id"])
+    config = ModelConfig.all_tenants.get(pk=body["id"])
     assert config.organization == tenant.organization
     assert config.hyperparameters["epochs"] == 4
     assert config.hyperparameters["batch_size"] == 32  # the template's default
     assert body["hyperparameters"] == config.hyperparameters
 
-    run = TrainingRun.unscoped.get(pk=body["run"])
+    run = TrainingRun.all_tenants.get(pk=body["run"])
     assert run.model_config == config
     assert run.status == JobStatus.QUEUED
     assert run.total_epochs == 4
@@ -145,14 +145,14 @@ def test_it_configures_without_starting_a_run(api, ready_version):
     r = create(api, ready_version)
     assert r.status_code == 201
     assert "run" not in r.json()
-    assert not TrainingRun.unscoped.exists()
+    assert not TrainingRun.all_tenants.exists()
 
 
 def start(api, version, **knobs) -> TrainingRun:  # noqa: ANN001, ANN003
     hyperparameters = {"epochs": 1, "batch_size": 16} | knobs
     r = create(api, version, hyperparameters=hyperparameters, start_training=True)
     assert r.status_code == 201, r.content
-    return TrainingRun.unscoped.get(pk=r.json()["run"])
+    return TrainingRun.all_tenants.get(pk=r.json()["run"])
 
 
 def test_it_trains_and_the_evaluation_matches_the_stored_model(api, ready_version, outsider):
@@ -165,12 +165,12 @@ def test_it_trains_and_the_evaluation_matches_the_stored_model(api, ready_versio
     assert run.epoch == run.total_epochs == 5
     assert run.lease_expires_at is None
     assert run.device == "cpu"
-    epochs = EpochMetric.unscoped.filter(run=run).order_by("epoch")
+    epochs = EpochMetric.all_tenants.filter(run=run).order_by("epoch")
     assert [m.epoch for m in epochs] == [1, 2, 3, 4, 5]
     assert all(m.train_loss > 0 and 0 <= m.train_accuracy <= 1 for m in epochs)
     assert all(m.val_accuracy is not None for m in epochs)
 
-    model_version = ModelVersion.unscoped.get(run=run)
+    model_version = ModelVersion.all_tenants.get(run=run)
     assert model_version.labels == ready_version.labels
     assert model_version.input_size == run.hyperparameters["input_size"]
     evaluation = model_version.evaluation
@@ -179,7 +179,7 @@ def test_it_trains_and_the_evaluation_matches_the_stored_model(api, ready_versio
     predictor = Predictor.load(Path(default_storage.path(model_version.file.name)), device="cpu")
     labels = predictor.labels
     assert labels == model_version.labels
-    test_items = DatasetItem.unscoped.filter(version=ready_version, split=Split.TEST)
+    test_items = DatasetItem.all_tenants.filter(version=ready_version, split=Split.TEST)
     confusion = [[0] * len(labels) for _ in labels]
     for item in test_items:
         image = decode_image(item_read(item))
@@ -199,13 +199,13 @@ def test_it_trains_and_the_evaluation_matches_the_stored_model(api, ready_versio
 def test_a_finished_run_is_not_trained_again(api, ready_version, outsider):
     run = start(api, ready_version)
     assert training_run_execute(run_id=run.pk).status == JobStatus.SUCCEEDED
-    model_version = ModelVersion.unscoped.get(run=run)
+    model_version = ModelVersion.all_tenants.get(run=run)
 
     assert training_run_execute(run_id=run.pk) is None
 
-    assert list(ModelVersion.unscoped.filter(model_config=run.model_config)) == [model_version]
-    assert EpochMetric.unscoped.filter(run=run).count() == 1
-    assert TrainingRun.unscoped.get(pk=run.pk).attempts == 1
+    assert list(ModelVersion.all_tenants.filter(model_config=run.model_config)) == [model_version]
+    assert EpochMetric.all_tenants.filter(run=run).count() == 1
+    assert TrainingRun.all_tenants.get(pk=run.pk).attempts == 1
 
 
 def test_the_api_answers_the_evaluation_after_success(client, api, ready_version, outsider):
@@ -218,7 +218,7 @@ def test_the_api_answers_the_evaluation_after_success(client, api, ready_version
     assert "queued" in r.json()["error"]["message"]
 
     training_run_execute(run_id=run.pk)
-    model_version = ModelVersion.unscoped.get(run=run)
+    model_version = ModelVersion.all_tenants.get(run=run)
 
     r = api.get(path)
     assert r.status_code == 200
@@ -240,7 +240,7 @@ def test_the_api_answers_the_evaluation_after_success(client, api, ready_version
 
 def test_a_run_with_an_unreadable_image_fails_naming_the_file(api, ready_version, outsider):
     run = start(api, ready_version)
-    item = DatasetItem.unscoped.filter(version=ready_version, split=Split.TRAIN).first()
+    item = DatasetItem.all_tenants.filter(version=ready_version, split=Split.TRAIN).first()
     # Its bytes in the pack it shares with other images are overwritten, length kept.
     with open(default_storage.path(item.file.name), "r+b") as pack:
         pack.seek(item.file_offset)
@@ -252,7 +252,7 @@ def test_a_run_with_an_unreadable_image_fails_naming_the_file(api, ready_version
     assert item.original_name in run.message
     assert "not a readable image" in run.message
     assert run.lease_expires_at is None
-    assert not ModelVersion.unscoped.filter(run=run).exists()
+    assert not ModelVersion.all_tenants.filter(run=run).exists()
     r = api.get(f"/api/v1/runs/{run.pk}/evaluation/")
     assert r.status_code == 404
     assert "failed" in r.json()["error"]["message"]

@@ -117,7 +117,7 @@ def test_it_refuses_weights_over_the_size_limit(client, tenant, config):
 
 
 def test_it_refuses_weights_for_a_table_template_and_a_missing_file(client, tenant, config):
-    ModelConfig.unscoped.filter(pk=config.pk).update(template="linear")
+    ModelConfig.all_tenants.filter(pk=config.pk).update(template="linear")
     response = multipart_put(client, tenant, config, b"anything")
     assert response.status_code == 400
     assert "only apply to image templates" in response.json()["error"]["message"]
@@ -152,11 +152,11 @@ def test_the_form_takes_weights_and_refuses_misfits_without_keeping_the_model(
     assert refused.status_code == 400
     assert "does not fit" in refused.content.decode()
     assert 'data-testid="field-error-file"' in refused.content.decode()
-    assert not ModelConfig.unscoped.filter(name="from my weights").exists()
+    assert not ModelConfig.all_tenants.filter(name="from my weights").exists()
 
     fitting = saved(build_model("leptonnet", num_classes=3).state_dict())
     accepted = client.post("/models/new/", form | {"weights": weights_file(fitting, "mine.pth")})
     assert accepted.status_code == 302, accepted.content.decode()[:2000]
-    config = ModelConfig.unscoped.get(name="from my weights")
+    config = ModelConfig.all_tenants.get(name="from my weights")
     assert config.pretrained_weights_name == "mine.pth"
-    assert TrainingRun.unscoped.filter(model_config=config).count() == 1
+    assert TrainingRun.all_tenants.filter(model_config=config).count() == 1
