@@ -13,6 +13,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lepton_portal.settings")
 
-app = Celery("lepton_portal")
+# Every task runs with no tenant scope at its start and leaves none behind (apps.core.scoping).
+app = Celery("lepton_portal", task_cls="workers.tasks.base:ScopedTask")
 # Lazy: read when the app is first used, after Django's settings are loaded.
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -46,12 +46,16 @@ class TenantScopedMixin:
         self.role = role
         self._scope_token = scoping.activate(organization)
 
-    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any):
-        token = getattr(self, "_scope_token", None)
-        if token is not None:
-            scoping.deactivate(token)
-            self._scope_token = None
-        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # The scope set in initial() is reset here, in a finally: DRF skips finalize_response
+        # when a view raises an error its handler does not turn into a response (a 500).
+        self._scope_token = None
+        try:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        finally:
+            if self._scope_token is not None:
+                scoping.deactivate(self._scope_token)
+                self._scope_token = None
 
 
 class TenantAPIView(TenantScopedMixin, APIView):
