@@ -32,10 +32,11 @@ run: demo
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
+## lint: ruff (lint + format) and the import-linter contracts of pyproject.toml.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python scripts/check_import_boundary.py
+	$(BIN)/lint-imports --no-cache
 
 ## test: lint + the whole suite (unit, API, e2e with a real worker, browser).
 test: install browser lint

@@ -33,11 +33,12 @@ def organization_for_request(request: Any) -> tuple[Organization | None, str | N
     An API key names its organization; a browser session uses the organization chosen in the
     session, else the user's first membership.
     """
-    from apps.accounts.models import ApiKey
-
     user = request.user
-    if isinstance(getattr(request, "auth", None), ApiKey):
-        membership = membership_get(user=user, organization=request.auth.organization)
+    # Only API key authentication sets request.auth (sessions leave it None), and the key names
+    # its organization; read by attribute so the core layer does not import apps.accounts.
+    key_organization = getattr(getattr(request, "auth", None), "organization", None)
+    if key_organization is not None:
+        membership = membership_get(user=user, organization=key_organization)
         return (membership.organization, membership.role) if membership else (None, None)
     memberships = memberships_for_user(user=user) if user.is_authenticated else []
     if not memberships:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import User
 from apps.tenants.models import Membership, Organization, Role
@@ -31,6 +31,8 @@ class Command(BaseCommand):
         org = Organization.objects.filter(
             memberships__user=user, memberships__role=Role.OWNER
         ).first()
+        if org is None:
+            raise CommandError(f"{DEMO_EMAIL} is a member but owns no organization.")
         self.stdout.write(
             f"Demo organization: {org.name}\n"
             f"  log in as  {DEMO_EMAIL} / {password}\n"
