@@ -186,12 +186,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
-CELERY_TASK_ROUTES = {
-    "workers.tasks.training.*": {"queue": "gpu"},
-    "workers.tasks.datasets.*": {"queue": "cpu"},
-    "workers.tasks.maintenance.*": {"queue": "cpu"},
-}
-CELERY_IMPORTS = ["workers.tasks.datasets", "workers.tasks.training", "workers.tasks.maintenance"]
+# Jobs are sent to the queue their kind declares (apps.core.job_registry); upkeep runs on cpu.
+CELERY_TASK_ROUTES = {"workers.tasks.maintenance.*": {"queue": "cpu"}}
+# workers.tasks.jobs makes one task per registered job kind.
+CELERY_IMPORTS = ["workers.tasks.jobs", "workers.tasks.maintenance"]
 # The reaper: a job whose broker message was lost (a broker restart, a worker killed before
 # its message was re-queued) is sent again. `manage.py serve` runs beat inside its worker;
 # production runs one `celery beat`.

@@ -3,7 +3,11 @@
 A task claims its row with one conditional UPDATE, so two deliveries of the same message cannot
 both run it; a worker that dies leaves a lease that expires, and the re-delivered message (acks
 late, reject on worker lost) claims the row again. Progress writes are throttled and renew the
-lease.
+lease. Which rows are jobs, and which task and queue run them, is declared in
+apps.core.job_registry; the reaper is apps.core.job_reaper.
+
+Once a job has finished its row's job fields never change again: the claim, progress writes
+and `job_finish` all skip finished rows, so a ready dataset version stays as it was made.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ class JobModel(TenantModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    #: when the job's task was last sent, and the message's id: the reaper re-sends a job only
+    #: when its message is really lost (apps.core.job_reaper)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
 
     class Meta(TenantModel.Meta):
         abstract = True
@@ -73,12 +81,14 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.LEPTON_JOB_LEASE_SECONDS)
 
 
-def job_claim(model: type[JobModel], pk: Any) -> JobModel | None:
+def job_claim(
+    model: type[JobModel], pk: Any, *, max_attempts: int = MAX_ATTEMPTS
+) -> JobModel | None:
     """Claim a queued job, or a running one whose worker's lease ran out.
 
     Returns the claimed row, None when there is nothing to do (finished, cancelled, missing),
-    and raises JobBusy when a live worker holds it. A job claimed more than MAX_ATTEMPTS times
-    is marked failed instead of being run again.
+    and raises JobBusy when a live worker holds it. A job claimed more than `max_attempts`
+    times is marked failed instead of being run again.
     """
     now = timezone.now()
     claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
@@ -100,12 +110,12 @@ def job_claim(model: type[JobModel], pk: Any) -> JobModel | None:
         if job.status == JobStatus.RUNNING and job.lease_expires_at:
             raise JobBusy(max(1.0, (job.lease_expires_at - now).total_seconds() + 1))
         return None
-    if job.attempts > MAX_ATTEMPTS:
+    if job.attempts > max_attempts:
         job_finish(
             job,
             status=JobStatus.FAILED,
-            message=str(_("Stopped after %(n)d attempts.") % {"n": MAX_ATTEMPTS}),
-            error=f"The job was started {MAX_ATTEMPTS} times and its worker never finished it.",
+            message=str(_("Stopped after %(n)d attempts.") % {"n": max_attempts}),
+            error=f"The job was started {max_attempts} times and its worker never finished it.",
         )
         return None
     return job
@@ -135,18 +145,6 @@ def job_finish(
 J = TypeVar("J", bound=JobModel)
 
 
-def jobs_stale(model: type[J], *, queued_for: float) -> list[Any]:
-    """Ids of jobs whose message may be lost: running with an expired lease (its worker died
-    and no redelivery came), or queued and untouched for `queued_for` seconds."""
-    now = timezone.now()
-    return list(
-        model.all_tenants.filter(
-            Q(status=JobStatus.RUNNING, lease_expires_at__lt=now)
-            | Q(status=JobStatus.QUEUED, updated_at__lt=now - timedelta(seconds=queued_for))
-        ).values_list("pk", flat=True)[:1000]
-    )
-
-
 def job_run(
     model: type[J],
     pk: Any,
@@ -154,6 +152,7 @@ def job_run(
     *,
     what: str,
     expected: tuple[type[Exception], ...] = (ServiceError,),
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> J | None:
     """Claim a job, run `work(job)` in its organization's scope, and record how it failed.
 
@@ -161,7 +160,7 @@ def job_run(
     else is logged with its traceback and the customer reads that `what` failed internally.
     Returns the job as it ended, or None when there was nothing to claim. JobBusy propagates.
     """
-    job = job_claim(model, pk)
+    job = job_claim(model, pk, max_attempts=max_attempts)
     if job is None:
         return None
     with tenant_scope(job.organization):

@@ -45,13 +45,15 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
             raise TenantScopeError("for_organization() needs an organization, got None")
         return super().get_queryset().filter(organization=organization)
 
-    def create(self, **kwargs):  # noqa: ANN003, ANN201 - mirrors Manager.create
-        if "organization" not in kwargs:
+    def create(self, **kwargs: Any) -> Any:
+        """Create in the named organization, or else in the active one (never platform-wide)."""
+        organization = kwargs.get("organization") or kwargs.get("organization_id")
+        if organization is None:
             organization = require_active_organization()
             if organization is ALL_TENANTS:
                 raise TenantScopeError("Name the organization when creating platform-wide.")
             kwargs["organization"] = organization
-        return super().create(**kwargs)
+        return self.for_organization(organization).create(**kwargs)
 
 
 class TenantModel(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.conf import settings
@@ -12,10 +11,12 @@ from django.db.models import Max, Sum
 
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded
-from apps.core.jobs import JobStatus, job_run
+from apps.core.job_registry import job_enqueue_on_commit, job_execute
+from apps.core.jobs import JobStatus
 from apps.core.text import human_size
 from apps.datasets import archives
 from apps.datasets.ingest import ingest_images
+from apps.datasets.jobs import INGEST
 from apps.datasets.models import Dataset, DatasetKind, DatasetVersion
 from apps.tenants.models import Organization
 
@@ -124,14 +125,8 @@ def _version_create(
     upload.file.seek(0)
     version.source.save(path, upload, save=False)
     version.save(update_fields=["source"])
-    transaction.on_commit(lambda: enqueue_ingest(version.pk))
+    job_enqueue_on_commit(INGEST, version.pk)
     return version
-
-
-def enqueue_ingest(version_id: uuid.UUID) -> None:
-    from workers.tasks.datasets import dataset_version_ingest_task
-
-    dataset_version_ingest_task.delay(str(version_id))
 
 
 def dataset_version_ingest(*, version_id: Any) -> DatasetVersion | None:
@@ -140,10 +135,11 @@ def dataset_version_ingest(*, version_id: Any) -> DatasetVersion | None:
     Safe to run twice: it claims the row first, and a re-run after a crash starts the version
     over. Raises JobBusy when another live worker holds the job.
     """
-    return job_run(DatasetVersion, version_id, _ingest, what="Ingestion")
+    return job_execute(INGEST, version_id)
 
 
-def _ingest(version: DatasetVersion) -> None:
+def ingest_work(version: DatasetVersion) -> None:
+    """The work function of an ingestion job: ingest the claimed version (tables or images)."""
     if version.dataset.kind == DatasetKind.TABULAR:
         from apps.datasets.tabular import ingest_tabular
 

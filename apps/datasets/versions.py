@@ -22,11 +22,13 @@ from django.db.models import Max
 
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded
+from apps.core.job_registry import job_enqueue_on_commit
 from apps.core.jobs import JobStatus
 from apps.core.text import human_size
 from apps.datasets import archives
+from apps.datasets.jobs import INGEST
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion
-from apps.datasets.services import enqueue_ingest, organization_storage_used
+from apps.datasets.services import organization_storage_used
 from workers.ml.images import IMAGE_EXTENSIONS
 
 #: how many unknown or ambiguous names a message lists before "and N more"
@@ -271,5 +273,5 @@ def dataset_version_derive(
             target=version,
             data={k: version.changes[k] for k in ("base", "added", "removed", "relabelled")},
         )
-        transaction.on_commit(lambda: enqueue_ingest(version.pk))
+        job_enqueue_on_commit(INGEST, version.pk)
     return version

@@ -14,7 +14,7 @@ from apps.audit.services import audit_record
 from apps.core.errors import Conflict, check_may_delete
 from apps.core.jobs import JobStatus
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
-from apps.training.services import _delete_stored
+from apps.training.services import stored_delete
 
 
 def model_config_delete(*, model_config: ModelConfig, user: Any, role: str) -> str:
@@ -65,7 +65,7 @@ def model_config_delete(*, model_config: ModelConfig, user: Any, role: str) -> s
         name = model_config.name
         model_config.delete()
         for stored in files:
-            transaction.on_commit(partial(_delete_stored, stored))
+            transaction.on_commit(partial(stored_delete, stored))
     return (
         f"Deleted the model '{name}' with its {len(runs)} run{'s' if len(runs) != 1 else ''} "
         f"and {len(versions)} trained version{'s' if len(versions) != 1 else ''}."

@@ -26,12 +26,8 @@ from apps.datasets.tabular import iter_table
 from apps.deployments.models import Endpoint
 from apps.deployments.predictors import predictor_for
 from apps.training.models import ModelVersion
-from apps.training.services import (
-    model_config_create,
-    tabular_records,
-    training_run_execute,
-    training_run_start,
-)
+from apps.training.execution import tabular_records, training_run_execute
+from apps.training.services import model_config_create, training_run_start
 from tests.apps.deployments.test_predict import ENDPOINTS, deploy, seeded_model_version
 from tests.conftest import as_file, png_bytes
 from workers.ml.tabular import TabularPredictor

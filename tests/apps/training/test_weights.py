@@ -15,7 +15,8 @@ from django.test import override_settings
 
 from apps.core.jobs import JobStatus
 from apps.training.models import ModelConfig, TrainingRun
-from apps.training.services import model_config_create, training_run_execute
+from apps.training.execution import training_run_execute
+from apps.training.services import model_config_create
 from workers.ml.architectures import build_model
 
 MARKER = Path("/tmp/lepton-weights-pwned")
