@@ -32,11 +32,12 @@ run: demo
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-## lint: ruff (lint + format) and the import-linter contracts of pyproject.toml.
+## lint: ruff (lint + format), the import-linter contracts and mypy (see pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 ## test: lint + the whole suite (unit, API, e2e with a real worker, browser).
 test: install browser lint

@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.models import TenantModel
+
 
 class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     """A reference by id to one of the caller's own objects; any other id reads as missing."""
@@ -15,7 +17,7 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         "incorrect_type": "Expected an id (UUID), got {data_type}.",
     }
 
-    def __init__(self, model: type, **kwargs: Any) -> None:
+    def __init__(self, model: type[TenantModel], **kwargs: Any) -> None:
         self.scoped_model = model
         kwargs.setdefault("queryset", model.objects)
         super().__init__(**kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,7 +226,7 @@ def _nice_max(value: int) -> int:
 
 
 def class_chart(
-    classes: dict[str, dict[str, int]], small_classes: list[str] = ()
+    classes: dict[str, dict[str, int]], small_classes: Sequence[str] = ()
 ) -> ClassChart | None:
     """A horizontal stacked bar per class (train, validation, test), scaled to the largest."""
     if not classes:

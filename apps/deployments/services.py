@@ -46,7 +46,7 @@ def endpoint_create(
     name = (name or "").strip() or f"{model_version.model_config.name} v{model_version.number}"
     if len(name) > 120:
         raise InvalidInput("The endpoint name is too long: 120 characters at most.", field="name")
-    endpoint = Endpoint.all_tenants.create(
+    endpoint = Endpoint.objects.create(
         organization=organization, name=name, model_version=model_version, created_by=user
     )
     audit_record(organization=organization, actor=user, action="endpoint.create", target=endpoint)
@@ -216,6 +216,8 @@ def endpoint_predict_rows(*, endpoint: Endpoint, data: Any) -> RowsPredictionRes
 def _predictor(version: ModelVersion, kind: type[_P]) -> _P:
     """The loaded model of ``version``, which must be a ``kind``."""
     try:
+        if not version.file.name:
+            raise FileNotFoundError(f"model version {version.pk} has no model file")
         predictor = predictor_for(file_name=version.file.name)
     except (OSError, ValueError):
         logger.exception("model version %s: its model file cannot be loaded", version.pk)

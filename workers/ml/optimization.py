@@ -26,12 +26,13 @@ def build_optimizer(
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    extra = {"fused": True} if fused else {}
+    # None, not False: the optimizers' own default, which lets them pick foreach.
+    fused_or_default = True if fused else None
     if name == "adamw":
-        return torch.optim.AdamW(groups, lr=learning_rate, **extra)
+        return torch.optim.AdamW(groups, lr=learning_rate, fused=fused_or_default)
     if name == "sgd":
         return torch.optim.SGD(
-            groups, lr=learning_rate, momentum=SGD_MOMENTUM, nesterov=True, **extra
+            groups, lr=learning_rate, momentum=SGD_MOMENTUM, nesterov=True, fused=fused_or_default
         )
     raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
 

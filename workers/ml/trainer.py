@@ -394,7 +394,8 @@ def train_classifier(
 
     model = build_model(config.template, num_classes=len(labels))
     pretrained_from = None if restored else _load_pretrained(model, config)
-    model.to(device=target, memory_format=memory_format)
+    # Module.to accepts memory_format (as Tensor.to does); torch's overloads do not list it.
+    model.to(device=target, memory_format=memory_format)  # type: ignore[call-overload]
     optimizer = build_optimizer(
         model,
         name=config.optimizer,
