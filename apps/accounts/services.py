@@ -58,7 +58,7 @@ def api_key_create(*, organization: Organization, user: Any, name: str) -> tuple
         raise InvalidInput("The key name is too long: 100 characters at most.", field="name")
     prefix = secrets.token_hex(6)
     raw_key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32).replace('_', 'A')}"
-    key = ApiKey.all_tenants.create(
+    key = ApiKey.objects.create(
         organization=organization,
         created_by=user,
         name=name,

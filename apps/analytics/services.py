@@ -11,7 +11,7 @@ def usage_record(
     *, organization: Any, endpoint: Any, status_code: int, latency_ms: float, api_key: Any = None
 ) -> UsageEvent:
     """Record one prediction call, successful or not."""
-    return UsageEvent.all_tenants.create(
+    return UsageEvent.objects.create(
         organization=organization,
         kind=UsageEvent.Kind.PREDICT,
         endpoint=endpoint,
@@ -23,7 +23,7 @@ def usage_record(
 
 def usage_record_training(*, run: Any, device: str, gpu_seconds: float) -> UsageEvent:
     """Record a finished training run's device and GPU time (once per run)."""
-    event, _ = UsageEvent.all_tenants.get_or_create(
+    event, _ = UsageEvent.objects.for_organization(run.organization_id).get_or_create(
         organization_id=run.organization_id,
         kind=UsageEvent.Kind.TRAINING,
         training_run=run,

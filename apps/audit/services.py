@@ -18,7 +18,7 @@ def audit_record(
     data: dict | None = None,
 ) -> AuditEvent:
     """Record that `actor` did `action` on `target` inside `organization`."""
-    return AuditEvent.all_tenants.create(
+    return AuditEvent.objects.create(
         organization=organization,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         action=action,

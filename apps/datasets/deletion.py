@@ -63,7 +63,8 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
     with transaction.atomic():
         # Locked: an ingestion cannot start on one of them while they are being deleted.
         versions = list(
-            DatasetVersion.all_tenants.select_for_update()
+            DatasetVersion.objects.for_organization(organization_id)
+            .select_for_update()
             .filter(dataset=dataset)
             .order_by("number")
         )
@@ -75,7 +76,8 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
             )
         models = sorted(
             set(
-                DatasetVersion.all_tenants.filter(dataset=dataset, model_configs__isnull=False)
+                DatasetVersion.objects.for_organization(organization_id)
+                .filter(dataset=dataset, model_configs__isnull=False)
                 .values_list("model_configs__name", flat=True)
                 .distinct()
             )
@@ -88,10 +90,14 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
                 "it, and a model keeps the dataset version it learned from. Delete those models "
                 "first (on a run page of each, or DELETE models/{id}/)."
             )
-        images = _image_files(DatasetItem.all_tenants.filter(version__in=versions))
+        images = _image_files(
+            DatasetItem.objects.for_organization(organization_id).filter(version__in=versions)
+        )
         stored = sum(v.source_size + v.stored_bytes for v in versions)
         # A version protects the one it was derived from; all of them go here.
-        DatasetVersion.all_tenants.filter(dataset=dataset).update(parent=None)
+        DatasetVersion.objects.for_organization(organization_id).filter(dataset=dataset).update(
+            parent=None
+        )
         dataset.delete()
         kept = _keep_shared(organization_id, images, owners={str(v.pk) for v in versions})
         deleted = DatasetDeleted(
@@ -122,7 +128,7 @@ def _keep_shared(organization_id: Any, names: set[str], *, owners: set[str]) -> 
     """The image files that items of other datasets still point at, with the bytes each of
     those from one of the deleted versions' packs now counts against the earliest version
     using it (in the same transaction as the deletion)."""
-    others = DatasetItem.all_tenants.filter(organization_id=organization_id)
+    others = DatasetItem.objects.for_organization(organization_id)
     ordered = sorted(names)
     users: dict[str, Any] = {}  # file name -> the earliest remaining version pointing at it
     for start in range(0, len(ordered), 500):
@@ -145,7 +151,7 @@ def _keep_shared(organization_id: Any, names: set[str], *, owners: set[str]) -> 
             size = default_storage.size(name)
         except OSError:
             continue
-        DatasetVersion.all_tenants.filter(pk=version_id).update(
+        DatasetVersion.objects.for_organization(organization_id).filter(pk=version_id).update(
             stored_bytes=F("stored_bytes") + size
         )
         kept[name] = size

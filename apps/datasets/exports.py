@@ -161,7 +161,8 @@ def version_zip_stream(version: DatasetVersion) -> Iterator[bytes]:
     # The generator runs after the view has returned, outside the request's tenant scope: the
     # version was looked up in that scope, and its items are read by its id only.
     items = (
-        DatasetItem.all_tenants.filter(version_id=version.pk)
+        DatasetItem.objects.for_organization(version.organization_id)
+        .filter(version_id=version.pk)
         .order_by("label", "original_name", "pk")
         .values_list(
             "file", "file_offset", "file_length", "label", "split", "sha256", "original_name"

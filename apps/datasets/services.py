@@ -22,7 +22,7 @@ from apps.tenants.models import Organization
 
 
 def organization_storage_used(*, organization: Organization) -> int:
-    totals = DatasetVersion.all_tenants.filter(organization=organization).aggregate(
+    totals = DatasetVersion.objects.for_organization(organization).aggregate(
         source=Sum("source_size"), stored=Sum("stored_bytes")
     )
     return (totals["source"] or 0) + (totals["stored"] or 0)
@@ -80,7 +80,7 @@ def dataset_create(
     _check_upload(organization=organization, upload=upload)
     source_kind = inspect_upload(kind=kind, upload=upload)
     with transaction.atomic():
-        dataset = Dataset.all_tenants.create(
+        dataset = Dataset.objects.create(
             organization=organization, name=name, created_by=user, kind=kind
         )
         version = _version_create(dataset=dataset, upload=upload, source_kind=source_kind)
@@ -106,10 +106,12 @@ def _version_create(
     source_kind: str,
     parent: DatasetVersion | None = None,
 ) -> DatasetVersion:
-    # all_tenants: a service is called with its organization, not always inside tenant_scope
-    versions = DatasetVersion.all_tenants.filter(dataset=dataset)
+    # A service is called with its organization, not always inside tenant_scope.
+    versions = DatasetVersion.objects.for_organization(dataset.organization_id).filter(
+        dataset=dataset
+    )
     number = (versions.aggregate(n=Max("number"))["n"] or 0) + 1
-    version = DatasetVersion.all_tenants.create(
+    version = DatasetVersion.objects.create(
         organization=dataset.organization,
         dataset=dataset,
         number=number,

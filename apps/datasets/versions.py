@@ -67,7 +67,7 @@ def _resolve_items(
             ids.append(uuid.UUID(key))
         except ValueError:
             pass
-    items = DatasetItem.all_tenants.filter(version=base)
+    items = DatasetItem.objects.for_organization(base.organization_id).filter(version=base)
     by_id = {str(item.pk): item for item in items.filter(pk__in=ids)}
     names = [k for k in keys if k not in by_id]
     by_name: dict[str, list[DatasetItem]] = {}
@@ -225,12 +225,17 @@ def dataset_version_derive(
     with transaction.atomic():
         # Serialises concurrent derivations of one dataset (PostgreSQL; SQLite's write
         # transactions are serial anyway), so version numbers never collide.
-        Dataset.all_tenants.select_for_update().filter(pk=dataset.pk).first()
+        Dataset.objects.for_organization(organization).select_for_update().filter(
+            pk=dataset.pk
+        ).first()
         number = (
-            DatasetVersion.all_tenants.filter(dataset=dataset).aggregate(n=Max("number"))["n"] or 0
+            DatasetVersion.objects.for_organization(organization)
+            .filter(dataset=dataset)
+            .aggregate(n=Max("number"))["n"]
+            or 0
         ) + 1
         folder = f"orgs/{organization.pk}/datasets/{dataset.pk}/v{number}"
-        version = DatasetVersion.all_tenants.create(
+        version = DatasetVersion.objects.create(
             organization=organization,
             dataset=dataset,
             number=number,

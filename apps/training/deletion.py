@@ -33,16 +33,24 @@ def model_config_delete(*, model_config: ModelConfig, user: Any, role: str) -> s
         what=f"the model '{model_config.name}'",
     )
     with transaction.atomic():
-        runs = list(TrainingRun.all_tenants.select_for_update().filter(model_config=model_config))
+        own = model_config.organization_id
+        runs = list(
+            TrainingRun.objects.for_organization(own)
+            .select_for_update()
+            .filter(model_config=model_config)
+        )
         if any(run.status in (JobStatus.QUEUED, JobStatus.RUNNING) for run in runs):
             raise Conflict(
                 f"A run of '{model_config.name}' is queued or training. Cancel it on its page "
                 "(or POST runs/{id}/cancel/), then delete the model."
             )
-        versions = list(ModelVersion.all_tenants.filter(model_config=model_config))
+        versions = list(
+            ModelVersion.objects.for_organization(own).filter(model_config=model_config)
+        )
         endpoints = sorted(
             set(
-                ModelVersion.all_tenants.filter(model_config=model_config, endpoints__isnull=False)
+                ModelVersion.objects.for_organization(own)
+                .filter(model_config=model_config, endpoints__isnull=False)
                 .values_list("endpoints__name", flat=True)
                 .distinct()
             )

@@ -18,9 +18,11 @@ def run_queue_position(run: TrainingRun) -> int | None:
     """
     if run.status != JobStatus.QUEUED:
         return None
-    ahead = TrainingRun.all_tenants.filter(
-        status=JobStatus.QUEUED, queue=run.queue, created_at__lt=run.created_at
-    ).count()
+    ahead = (
+        TrainingRun.objects.for_organization(run.organization_id)
+        .filter(status=JobStatus.QUEUED, queue=run.queue, created_at__lt=run.created_at)
+        .count()
+    )
     return ahead + 1
 
 
