@@ -43,31 +43,31 @@ def make_tenant(email: str, organization_name: str) -> Tenant:
 
 
 @pytest.fixture
-def tenant(db) -> Tenant:  # noqa: ANN001
+def tenant(db) -> Tenant:
     return make_tenant("owner@acme.example", "Acme Vision")
 
 
 @pytest.fixture
-def outsider(db) -> Tenant:  # noqa: ANN001
+def outsider(db) -> Tenant:
     return make_tenant("owner@rival.example", "Rival Labs")
 
 
 @pytest.fixture
-def api(client, tenant):  # noqa: ANN001, ANN201
+def api(client, tenant):
     """Django's test client, authenticated with `tenant`'s API key."""
 
     class ApiClient:
         def __init__(self, key_headers: dict[str, str]) -> None:
             self.headers = key_headers
 
-        def get(self, path: str, **kw: Any):  # noqa: ANN201
+        def get(self, path: str, **kw: Any):
             return client.get(path, **self.headers, **kw)
 
-        def post(self, path: str, data: Any = None, **kw: Any):  # noqa: ANN201
+        def post(self, path: str, data: Any = None, **kw: Any):
             kw.setdefault("content_type", "application/json") if not _multipart(data) else None
             return client.post(path, data, **self.headers, **kw)
 
-        def delete(self, path: str, **kw: Any):  # noqa: ANN201
+        def delete(self, path: str, **kw: Any):
             return client.delete(path, **self.headers, **kw)
 
     return ApiClient(tenant.auth)
@@ -79,14 +79,14 @@ def _multipart(data: Any) -> bool:
     )
 
 
-def zip_upload(data: bytes | None = None, name: str = "shapes.zip", **kwargs: Any):  # noqa: ANN201
+def zip_upload(data: bytes | None = None, name: str = "shapes.zip", **kwargs: Any):
     """An uploaded file holding a generated zip of class folders (or the given bytes)."""
     payload = data if data is not None else make_class_zip(**({"per_class": 12} | kwargs))
     return SimpleUploadedFile(name, payload, content_type="application/zip")
 
 
 @pytest.fixture
-def ready_version(tenant):  # noqa: ANN001, ANN201
+def ready_version(tenant):
     """A dataset version of generated shapes (12 per class), ingested for real."""
     from apps.datasets.services import dataset_create, dataset_version_ingest
 
@@ -96,7 +96,7 @@ def ready_version(tenant):  # noqa: ANN001, ANN201
     return dataset_version_ingest(version_id=version.pk)
 
 
-def trained_model_version(tenant: Tenant, version: Any, **knobs: Any):  # noqa: ANN201
+def trained_model_version(tenant: Tenant, version: Any, **knobs: Any):
     """Configure and train a LeptonNet on `version` for real (a few seconds on the CPU)."""
     from apps.core.scoping import tenant_scope
     from apps.training.models import ModelVersion

@@ -6,7 +6,7 @@ import tempfile
 os.environ.setdefault("LEPTON_DATA_DIR", tempfile.mkdtemp(prefix="lepton-test-"))
 os.environ.setdefault("LEPTON_PROGRESS_INTERVAL", "0.2")
 
-from lepton_portal.settings import *  # noqa: E402, F403
+from lepton_portal.settings import *  # noqa: F403
 
 # Hashing passwords slowly protects users, not tests.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

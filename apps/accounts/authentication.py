@@ -14,7 +14,7 @@ from apps.tenants.models import Membership
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
-    def authenticate(self, request):  # noqa: ANN001, ANN201
+    def authenticate(self, request):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
@@ -50,5 +50,5 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             ApiKey.all_tenants.filter(pk=key.pk).update(last_used_at=now)
         return user, key
 
-    def authenticate_header(self, request):  # noqa: ANN001, ANN201
+    def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -17,23 +17,23 @@ from apps.core.models import TenantModel
 class EmailUserManager(UserManager):
     use_in_migrations = True
 
-    def _create_user(self, username, email, password, **extra_fields):  # noqa: ANN001
+    def _create_user(self, username, email, password, **extra_fields):
         email = self.normalize_email(email or username)
         user = self.model(email=email, username=email, **extra_fields)
         user.set_password(password)
         user.save(using=self._db)
         return user
 
-    def get_by_natural_key(self, username):  # noqa: ANN001, ANN201
+    def get_by_natural_key(self, username):
         # Emails are stored lower-cased (User.save); log in with them as they were typed.
         return self.get(email=(username or "").strip().lower())
 
-    def create_user(self, email=None, password=None, **extra_fields):  # noqa: ANN001
+    def create_user(self, email=None, password=None, **extra_fields):
         extra_fields.setdefault("is_staff", False)
         extra_fields.setdefault("is_superuser", False)
         return self._create_user(email, email, password, **extra_fields)
 
-    def create_superuser(self, email=None, password=None, **extra_fields):  # noqa: ANN001
+    def create_superuser(self, email=None, password=None, **extra_fields):
         extra_fields.setdefault("is_staff", True)
         extra_fields.setdefault("is_superuser", True)
         return self._create_user(email, email, password, **extra_fields)
@@ -49,7 +49,7 @@ class User(AbstractUser):
 
     objects = EmailUserManager()
 
-    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def save(self, *args, **kwargs) -> None:
         self.email = (self.email or "").strip().lower()
         self.username = self.email
         super().save(*args, **kwargs)

@@ -7,7 +7,7 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "apps.accounts.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
-    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+    def get_security_definition(self, auto_schema):
         return {
             "type": "http",
             "scheme": "bearer",

@@ -441,7 +441,7 @@ class _Ingestion:
             return
         digest = result.sha256
         if isinstance(result, Stored):  # written by the process that decoded it
-            assert self.destination is not None  # noqa: S101 - only made with a destination
+            assert self.destination is not None  # a Stored result is only made with a destination
             pack = f"{self.packs_folder}/{self.destination.pack_name(result.pack)}"
             self.packs[pack] = self.packs.get(pack, 0) + result.written
         self.copies.setdefault(digest, []).append(_Copy(path, split))

@@ -29,7 +29,7 @@ def _backend_available(backend: str) -> bool:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def stack(request, tmp_path_factory):  # noqa: ANN001, ANN201
+def stack(request, tmp_path_factory):
     """The running portal on one backend. PostgreSQL + Redis runs when DATABASE_URL and
     REDIS_URL are set (CI sets them), and then fails, not skips, if they are unreachable."""
     if not _backend_available(request.param):
@@ -40,14 +40,14 @@ def stack(request, tmp_path_factory):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(scope="session")
-def embedded_stack(tmp_path_factory):  # noqa: ANN001, ANN201
+def embedded_stack(tmp_path_factory):
     running = start_stack("embedded", tmp_path_factory.mktemp("stack-browser"))
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="session")
-def chromium():  # noqa: ANN201
+def chromium():
     """Debian's Chromium driven by Playwright (its own browser download does not work here)."""
     from playwright.sync_api import sync_playwright
 
@@ -61,13 +61,13 @@ def chromium():  # noqa: ANN201
 
 
 @pytest.fixture
-def shots(tmp_path):  # noqa: ANN001, ANN201
+def shots(tmp_path):
     """take(page, name[, selector]): a screenshot of the full page (or of the element that
     `selector` finds) into $LEPTON_SCREENSHOTS, or the test's temporary folder."""
     folder = Path(os.environ.get("LEPTON_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
 
-    def take(page, name: str, selector: str | None = None) -> None:  # noqa: ANN001
+    def take(page, name: str, selector: str | None = None) -> None:
         path = str(folder / f"{name}.png")
         if selector:
             page.locator(selector).screenshot(path=path)

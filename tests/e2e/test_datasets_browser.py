@@ -35,7 +35,7 @@ THUMBNAILS_LOADED = """() => {
 }"""
 
 
-def throttle_uploads(context, page, bytes_per_second: int) -> None:  # noqa: ANN001
+def throttle_uploads(context, page, bytes_per_second: int) -> None:
     """Slow the browser's uploads down (Chrome DevTools), so the progress bar can be seen."""
     session = context.new_cdp_session(page)
     session.send("Network.enable")
@@ -51,11 +51,11 @@ def throttle_uploads(context, page, bytes_per_second: int) -> None:  # noqa: ANN
     return session
 
 
-def drop(page, data: bytes, name: str) -> None:  # noqa: ANN001
+def drop(page, data: bytes, name: str) -> None:
     page.evaluate(DROP, [base64.b64encode(data).decode(), name])
 
 
-def percent_shown(page) -> int:  # noqa: ANN001
+def percent_shown(page) -> int:
     return int(
         page.locator("[data-testid=upload-progress] [role=progressbar]").get_attribute(
             "aria-valuenow"
@@ -63,7 +63,7 @@ def percent_shown(page) -> int:  # noqa: ANN001
     )
 
 
-def wait_for_partial_progress(page, timeout: float = 20) -> int:  # noqa: ANN001
+def wait_for_partial_progress(page, timeout: float = 20) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = percent_shown(page)
@@ -73,14 +73,14 @@ def wait_for_partial_progress(page, timeout: float = 20) -> int:  # noqa: ANN001
     raise AssertionError("the progress bar never showed a partial upload")
 
 
-def tiles(page) -> list[tuple[str, str]]:  # noqa: ANN001
+def tiles(page) -> list[tuple[str, str]]:
     found = page.eval_on_selector_all(
         "[data-testid=tile]", "els => els.map((e) => [e.dataset.label, e.dataset.split])"
     )
     return [tuple(pair) for pair in found]
 
 
-def remove_two_in_a_new_version(page, shots) -> None:  # noqa: ANN001
+def remove_two_in_a_new_version(page, shots) -> None:
     first_version = page.url.split("/gallery/")[0]
     page.locator("[data-testid=tile] input[type=checkbox]").nth(0).check()
     page.locator("[data-testid=tile] input[type=checkbox]").nth(1).check()

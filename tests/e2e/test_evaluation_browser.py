@@ -25,7 +25,7 @@ THUMBNAILS_LOADED = """() => {
 }"""
 
 
-def wait_for(fetch, done, timeout: float = 240, interval: float = 0.3):  # noqa: ANN001, ANN201
+def wait_for(fetch, done, timeout: float = 240, interval: float = 0.3):
     deadline = time.monotonic() + timeout
     result = None
     while time.monotonic() < deadline:
@@ -52,7 +52,7 @@ def signup(base: str, email: str) -> requests.Session:
     return session
 
 
-def logged_in(chromium, base: str, email: str):  # noqa: ANN001, ANN201
+def logged_in(chromium, base: str, email: str):
     """A browser context and page where `email` has logged in."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -65,7 +65,7 @@ def logged_in(chromium, base: str, email: str):  # noqa: ANN001, ANN201
     return context, page
 
 
-def upload(api: requests.Session, base: str, name: str, data: bytes, filename: str, kind: str):  # noqa: ANN201
+def upload(api: requests.Session, base: str, name: str, data: bytes, filename: str, kind: str):
     response = api.post(
         f"{base}/api/v1/datasets/",
         data={"name": name, "kind": kind},
@@ -82,7 +82,7 @@ def upload(api: requests.Session, base: str, name: str, data: bytes, filename: s
     return version
 
 
-def train(api: requests.Session, base: str, version: dict, name: str, template: str, **knobs):  # noqa: ANN003, ANN201
+def train(api: requests.Session, base: str, version: dict, name: str, template: str, **knobs):
     response = api.post(
         f"{base}/api/v1/models/",
         json={
@@ -98,7 +98,7 @@ def train(api: requests.Session, base: str, version: dict, name: str, template: 
     return response.json()["run"]
 
 
-def finished(api: requests.Session, base: str, run: str, stack) -> dict:  # noqa: ANN001
+def finished(api: requests.Session, base: str, run: str, stack) -> dict:
     body = wait_for(
         lambda: api.get(f"{base}/api/v1/runs/{run}/", timeout=30).json(),
         lambda r: r["status"] in ("succeeded", "failed", "cancelled"),

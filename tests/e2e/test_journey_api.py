@@ -22,7 +22,7 @@ PER_CLASS = 40
 SEED = 3
 
 
-def wait_for(fetch, done, timeout: float = 240, interval: float = 0.1):  # noqa: ANN001, ANN201
+def wait_for(fetch, done, timeout: float = 240, interval: float = 0.1):
     """Poll fetch() until done(result); return every distinct result seen on the way."""
     seen = []
     deadline = time.monotonic() + timeout
@@ -211,7 +211,7 @@ def test_it_runs_the_whole_journey(stack):
     assert _all_pages(outsider, f"{base}/usage/") == []
 
 
-def _class_images(archive: bytes):  # noqa: ANN202
+def _class_images(archive: bytes):
     with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
         for name in zipped.namelist():
             if name.endswith(".png") and "/" in name and not name.startswith("__MACOSX"):

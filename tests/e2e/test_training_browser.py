@@ -38,7 +38,7 @@ LIVE_STATE = """() => {
 
 
 @pytest.fixture(scope="module")
-def account(embedded_stack, chromium):  # noqa: ANN001, ANN201
+def account(embedded_stack, chromium):
     """A signed-up organization with a ready image dataset; the browser's login, to reuse."""
     base = embedded_stack.base_url
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
@@ -66,7 +66,7 @@ def account(embedded_stack, chromium):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def page(chromium, account):  # noqa: ANN001, ANN201
+def page(chromium, account):
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, storage_state=account)
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -74,7 +74,7 @@ def page(chromium, account):  # noqa: ANN001, ANN201
     context.close()
 
 
-def run_api(page, base: str) -> dict:  # noqa: ANN001
+def run_api(page, base: str) -> dict:
     """The run API as the page's session sees it."""
     run_id = re.search(r"/models/runs/([0-9a-f-]+)/", page.url).group(1)
     response = page.request.get(f"{base}/api/v1/runs/{run_id}/")
@@ -82,7 +82,7 @@ def run_api(page, base: str) -> dict:  # noqa: ANN001
     return json.loads(response.text())
 
 
-def configure(page, base: str, *, name: str, epochs: int, template: str = "leptonnet-m") -> None:  # noqa: ANN001
+def configure(page, base: str, *, name: str, epochs: int, template: str = "leptonnet-m") -> None:
     page.goto(f"{base}/models/new/")
     page.click(f"[data-testid=template-{template}]")
     page.wait_for_function(
@@ -92,7 +92,7 @@ def configure(page, base: str, *, name: str, epochs: int, template: str = "lepto
     page.fill("input[name=epochs]", str(epochs))
 
 
-def watch(page, until, timeout: float = 240) -> list[dict]:  # noqa: ANN001
+def watch(page, until, timeout: float = 240) -> list[dict]:
     """Every distinct state the live page shows, sampled five times a second, until `until`."""
     seen: list[dict] = []
     deadline = time.monotonic() + timeout

@@ -26,7 +26,7 @@ RECOVERY_ENV = {
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def recovery_stack(request, tmp_path_factory):  # noqa: ANN001, ANN201
+def recovery_stack(request, tmp_path_factory):
     if not _backend_available(request.param):
         pytest.skip("DATABASE_URL and REDIS_URL are not set")
     running = start_stack(
@@ -40,7 +40,7 @@ def recovery_stack(request, tmp_path_factory):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture(scope="module")
-def customer(recovery_stack):  # noqa: ANN001, ANN201
+def customer(recovery_stack):
     """A signed-up customer with a ready dataset of 40 shapes per class."""
     api = signup(recovery_stack.base_url, "owner@recovery.example", "Recovery Ltd")
     base = recovery_stack.base_url + "/api/v1"
@@ -59,7 +59,7 @@ def customer(recovery_stack):  # noqa: ANN001, ANN201
     return api, base, version
 
 
-def start_run(api, base: str, version: str, **knobs) -> str:  # noqa: ANN001
+def start_run(api, base: str, version: str, **knobs) -> str:
     created = api.post(
         f"{base}/models/",
         json={

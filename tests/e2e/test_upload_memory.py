@@ -25,7 +25,7 @@ def peak_rss_kib(pid: int) -> int:
     raise AssertionError(f"no VmHWM for {pid}")
 
 
-def web_worker_pids(stack) -> list[int]:  # noqa: ANN001
+def web_worker_pids(stack) -> list[int]:
     master = stack.processes[1].pid
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return [int(pid) for pid in children]

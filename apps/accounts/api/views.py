@@ -48,7 +48,7 @@ class SignupView(APIView):
     throttle_classes = [SignupThrottle]
 
     @extend_schema(request=SignupSerializer, responses={201: _org}, auth=[])
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         serializer = SignupSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user, organization = user_signup(**serializer.validated_data)
@@ -76,7 +76,7 @@ class ApiKeyViewSet(
     authentication_classes = [ApiKeyAuthentication, SessionAuthentication, BasicAuthentication]
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
-    def create(self, request):  # noqa: ANN001, ANN201
+    def create(self, request):
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key, raw = api_key_create(
@@ -109,7 +109,7 @@ class OrganizationView(TenantAPIView):
             },
         )
     )
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         from apps.datasets.services import organization_storage_used
 
         org = self.organization

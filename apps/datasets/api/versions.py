@@ -42,7 +42,7 @@ FILE_RESPONSES = {
 class VersionActions:
     @extend_schema(responses=DatasetVersionHealthSerializer)
     @action(detail=True, methods=["get"])
-    def health(self, request, pk=None):  # noqa: ANN001, ANN201
+    def health(self, request, pk=None):
         """The health report: counts per class and split, imbalance, classes under the
         minimum, skipped files, duplicates, leakage, sizes, formats, blocking problems."""
         version = self.get_object()
@@ -55,7 +55,7 @@ class VersionActions:
         }
     )
     @action(detail=True, methods=["get"], content_negotiation_class=AnyAccept)
-    def download(self, request, pk=None):  # noqa: ANN001, ANN201
+    def download(self, request, pk=None):
         """The version as a streamed download: for images, a zip of the canonical PNGs under
         <label>/<name>.png with manifest.csv (file, label, split, sha256, original_name); for
         a table, its canonical CSV. CSV cells that a spreadsheet would run are neutralised."""
@@ -65,13 +65,13 @@ class VersionActions:
 class ItemFileActions:
     @extend_schema(responses=FILE_RESPONSES)
     @action(detail=True, methods=["get"], content_negotiation_class=AnyAccept)
-    def thumbnail(self, request, pk=None):  # noqa: ANN001, ANN201
+    def thumbnail(self, request, pk=None):
         """A small preview of the image (longest side about 200 px)."""
         return exports.item_file_response(request, self.get_object(), "thumbnail")
 
     @extend_schema(responses=FILE_RESPONSES)
     @action(detail=True, methods=["get"], content_negotiation_class=AnyAccept)
-    def image(self, request, pk=None):  # noqa: ANN001, ANN201
+    def image(self, request, pk=None):
         """The image as stored: re-encoded PNG, upright, RGB."""
         return exports.item_file_response(request, self.get_object(), "image")
 

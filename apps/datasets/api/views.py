@@ -36,7 +36,7 @@ class DatasetViewSet(
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(request=DatasetCreateSerializer, responses={202: DatasetVersionSerializer})
-    def create(self, request):  # noqa: ANN001, ANN201
+    def create(self, request):
         upload = request.FILES.get("file")
         version = dataset_create(
             organization=self.organization,
@@ -54,7 +54,7 @@ class DatasetViewSet(
             409: OpenApiResponse(description="A version is being ingested, or models use it."),
         }
     )
-    def destroy(self, request, pk=None):  # noqa: ANN001, ANN201
+    def destroy(self, request, pk=None):
         """Delete the dataset, its versions and items, and the files nothing else uses (an
         image another dataset also holds stays). Admins and owners may delete any dataset,
         members those they uploaded. Refused while a version is being ingested or while models
@@ -69,7 +69,7 @@ class DatasetViewSet(
         responses={202: DatasetVersionSerializer},
     )
     @action(detail=True, methods=["get", "post"])
-    def versions(self, request, pk=None):  # noqa: ANN001, ANN201
+    def versions(self, request, pk=None):
         """GET: the dataset's versions, newest first, each with its parent and changes.
         POST: a new version made from `base` (the latest ready version if left out) plus
         `images` (with `label`, or `labels` by file name) or an `archive`, minus the items in
@@ -88,7 +88,7 @@ class DatasetVersionViewSet(TabularVersionActions, VersionActions, TenantReadOnl
     model = DatasetVersion
     serializer_class = DatasetVersionSerializer
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         return super().get_queryset().select_related("dataset")
 
     @extend_schema(
@@ -99,7 +99,7 @@ class DatasetVersionViewSet(TabularVersionActions, VersionActions, TenantReadOnl
         ],
     )
     @action(detail=True, methods=["get"])
-    def items(self, request, pk=None):  # noqa: ANN001, ANN201
+    def items(self, request, pk=None):
         version = self.get_object()
         items = DatasetItem.objects.filter(version=version).order_by("label", "original_name")
         split = request.query_params.get("split")
@@ -130,10 +130,10 @@ class DatasetItemViewSet(ItemFileActions, TenantReadOnlyViewSet):
             OpenApiParameter("label", str),
         ]
     )
-    def list(self, request, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         items = super().get_queryset().order_by("version", "label", "original_name", "pk")
         if self.action != "list":
             return items

@@ -38,7 +38,7 @@ class RawImageParser(BaseParser):
 
     media_type = "image/*"
 
-    def parse(self, stream, media_type=None, parser_context=None):  # noqa: ANN001, ANN201
+    def parse(self, stream, media_type=None, parser_context=None):
         data = stream.read(settings.LEPTON_MAX_PREDICT_BYTES + 1) if stream else b""
         return {"image": io.BytesIO(data)}
 
@@ -52,7 +52,7 @@ class PredictJSONParser(BaseParser):
 
     media_type = "application/json"
 
-    def parse(self, stream, media_type=None, parser_context=None):  # noqa: ANN001, ANN201
+    def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.LEPTON_MAX_PREDICT_BYTES
         data = stream.read(limit + 1) if stream else b""
         if len(data) > limit:
@@ -109,7 +109,7 @@ class EndpointViewSet(
     model = Endpoint
     serializer_class = EndpointSerializer
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         related = (
             "model_version__model_config__dataset_version"
             if self.action == "predict"
@@ -123,14 +123,14 @@ class EndpointViewSet(
             403: OpenApiResponse(description="A member deleting another member's endpoint."),
         }
     )
-    def destroy(self, request, pk=None):  # noqa: ANN001, ANN201
+    def destroy(self, request, pk=None):
         """Delete the endpoint: calls to it answer 404 from then on. The model and the usage
         records are kept. Admins and owners may delete any endpoint, members those they made."""
         endpoint_delete(endpoint=self.get_object(), user=request.user, role=self.role)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=EndpointCreateSerializer, responses={201: EndpointSerializer})
-    def create(self, request):  # noqa: ANN001, ANN201
+    def create(self, request):
         serializer = EndpointCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = endpoint_create(
@@ -165,7 +165,7 @@ class EndpointViewSet(
         methods=["post"],
         parser_classes=[PredictJSONParser, MultiPartParser, FormParser, RawImageParser],
     )
-    def predict(self, request, pk=None):  # noqa: ANN001, ANN201
+    def predict(self, request, pk=None):
         endpoint = self.get_object()
         started = time.perf_counter()
         try:

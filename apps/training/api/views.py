@@ -34,7 +34,7 @@ class TemplateListView(TenantAPIView):
     @extend_schema(
         responses=inline_serializer("Template", {"key": serializers.CharField()}, many=True)
     )
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         return Response([template.as_dict() for template in TEMPLATES.values()])
 
 
@@ -47,7 +47,7 @@ class ModelConfigViewSet(
     serializer_class = ModelConfigSerializer
 
     @extend_schema(request=ModelConfigCreateSerializer, responses={201: ModelConfigSerializer})
-    def create(self, request):  # noqa: ANN001, ANN201
+    def create(self, request):
         serializer = ModelConfigCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -66,7 +66,7 @@ class ModelConfigViewSet(
             409: OpenApiResponse(description="A run is queued or training, or it is deployed."),
         }
     )
-    def destroy(self, request, pk=None):  # noqa: ANN001, ANN201
+    def destroy(self, request, pk=None):
         """Delete the model with its runs, trained versions and their files (its dataset is
         kept). Admins and owners may delete any model, members those they made. Refused while
         a run of it is queued or training, or while a version of it is deployed."""
@@ -75,7 +75,7 @@ class ModelConfigViewSet(
 
     @extend_schema(request=WeightsUploadSerializer, responses={200: ModelConfigSerializer})
     @action(detail=True, methods=["put"], parser_classes=[MultiPartParser])
-    def weights(self, request, pk=None):  # noqa: ANN001, ANN201
+    def weights(self, request, pk=None):
         """Upload pretrained weights (multipart field `file`) for the model's next runs."""
         config = self.get_object()
         upload = request.FILES.get("file")
@@ -88,7 +88,7 @@ class ModelConfigViewSet(
 
     @extend_schema(request=None, responses={202: TrainingRunSerializer})
     @action(detail=True, methods=["post"])
-    def train(self, request, pk=None):  # noqa: ANN001, ANN201
+    def train(self, request, pk=None):
         run = training_run_start(model_config=self.get_object(), user=request.user)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
@@ -102,19 +102,19 @@ class TrainingRunViewSet(TenantReadOnlyViewSet):
     model = TrainingRun
     serializer_class = TrainingRunSerializer
 
-    def get_queryset(self):  # noqa: ANN201
+    def get_queryset(self):
         return super().get_queryset().select_related("model_version").prefetch_related("epochs")
 
     @extend_schema(request=None, responses={200: TrainingRunSerializer})
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):  # noqa: ANN001, ANN201
+    def cancel(self, request, pk=None):
         """Cancel the run: a queued run never starts; a running one stops before its next step."""
         run = training_run_cancel(run=self.get_object(), user=request.user)
         return Response(TrainingRunSerializer(run).data)
 
     @extend_schema(responses=ModelVersionSerializer)
     @action(detail=True, methods=["get"])
-    def evaluation(self, request, pk=None):  # noqa: ANN001, ANN201
+    def evaluation(self, request, pk=None):
         """The held-out evaluation of the run's model version (404 until the run succeeded)."""
         run = self.get_object()
         version = ModelVersion.objects.filter(run=run).first()
@@ -142,6 +142,6 @@ class LeaderboardView(TenantAPIView):
     """Every trained model of a dataset, best first (accuracy, or R² for market data)."""
 
     @extend_schema(responses=LeaderboardSerializer)
-    def get(self, request, pk):  # noqa: ANN001, ANN201
+    def get(self, request, pk):
         dataset = get_object_or_404(Dataset.objects.all(), pk=pk)
         return Response(LeaderboardSerializer(dataset_leaderboard(dataset)).data)

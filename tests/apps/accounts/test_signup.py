@@ -21,7 +21,7 @@ def _fresh_throttle() -> None:
     cache.clear()
 
 
-def signup(client, **fields):  # noqa: ANN001, ANN003, ANN201
+def signup(client, **fields):
     body = {"email": "new@shop.example", "password": PASSWORD, "organization_name": "Shop"}
     return client.post(SIGNUP, body | fields, content_type="application/json")
 

@@ -16,7 +16,7 @@ from tests.apps.datasets.test_pages import SHAPES, set_health, stored_health
 from tests.conftest import as_file, png_bytes
 
 
-def health_of(api, version):  # noqa: ANN001, ANN201
+def health_of(api, version):
     return api.get(f"/api/v1/dataset-versions/{version.pk}/health/")
 
 

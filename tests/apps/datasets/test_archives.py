@@ -41,7 +41,7 @@ GOOD = class_images(2)
 
 def reader(
     data: bytes, name: str = "upload.bin", *, mapped: bool = True, **limits
-) -> ArchiveReader:  # noqa: ANN003
+) -> ArchiveReader:
     """A reader of `data` as the ingestion has it: memory-mapped (or, unmapped, as an upload)."""
     chosen = Limits(**(LIMITS.__dict__ | limits))
     fileobj = mapped_file(data) if mapped and data else io.BytesIO(data)
@@ -55,7 +55,7 @@ def mapped_file(data: bytes) -> MappedFile:
     return MappedFile(area)
 
 
-def scan(data: bytes, **limits):  # noqa: ANN003, ANN201
+def scan(data: bytes, **limits):
     return reader(data, **limits).scan()
 
 
@@ -67,7 +67,7 @@ def reasons(data: bytes) -> dict[str, str]:
     return {s.path: s.reason for s in scan(data).skipped}
 
 
-def read_all(data: bytes, **limits) -> list:  # noqa: ANN003
+def read_all(data: bytes, **limits) -> list:
     archive = reader(data, **limits)
     return list(archive.read(archive.scan()))
 
@@ -281,7 +281,7 @@ def test_decomposed_accents_from_macos_make_one_label():
 
 def manifest(
     text: str, *, bom: bool = False, extra: list | None = None, name: str = "manifest.csv"
-):  # noqa: ANN201
+):
     images = [
         ("img/a.png", shape("circle", 1)),
         ("img/b.png", shape("square", 2)),

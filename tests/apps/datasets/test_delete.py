@@ -22,12 +22,12 @@ from tests.conftest import PASSWORD, zip_upload
 from tests.support.archives import class_images, zip_bytes
 
 
-def org_files(organization_id) -> set[str]:  # noqa: ANN001
+def org_files(organization_id) -> set[str]:
     folder = Path(settings.MEDIA_ROOT, f"orgs/{organization_id}")
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
 
 
-def ingested(tenant, name: str, data: bytes, user=None) -> DatasetVersion:  # noqa: ANN001
+def ingested(tenant, name: str, data: bytes, user=None) -> DatasetVersion:
     version = dataset_create(
         organization=tenant.organization,
         user=user or tenant.user,
@@ -40,7 +40,7 @@ def ingested(tenant, name: str, data: bytes, user=None) -> DatasetVersion:  # no
 
 
 @pytest.fixture
-def colleague(client, tenant):  # noqa: ANN001, ANN201
+def colleague(client, tenant):
     """A plain member of the tenant's organization, with an API key."""
     from django.contrib.auth import get_user_model
 

@@ -20,11 +20,11 @@ from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersi
 FORMULA = "=cmd|' /C calc'!A0"
 
 
-def download(client, version, **headers):  # noqa: ANN001, ANN003, ANN201
+def download(client, version, **headers):
     return client.get(f"/api/v1/dataset-versions/{version.pk}/download/", **headers)
 
 
-def unzip(response) -> zipfile.ZipFile:  # noqa: ANN001
+def unzip(response) -> zipfile.ZipFile:
     assert isinstance(response, StreamingHttpResponse)
     chunks = [c for c in response.streaming_content if c]
     # Streamed: a piece per image at least, none holding the whole archive.
@@ -106,7 +106,7 @@ def test_the_download_ignores_the_accept_header(client, tenant, ready_version):
 
 
 @pytest.fixture
-def tabular_version(tenant):  # noqa: ANN001, ANN201
+def tabular_version(tenant):
     with tenant_scope(tenant.organization):
         dataset = Dataset.objects.create(name="Märkte", kind=DatasetKind.TABULAR)
         version = DatasetVersion.objects.create(

@@ -36,7 +36,7 @@ def picture(variant: int = 0, width: int = WIDTH, height: int = HEIGHT) -> Image
     return Image.fromarray(pixels)
 
 
-def encoded(image: Image.Image, fmt: str, **options) -> bytes:  # noqa: ANN003
+def encoded(image: Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
@@ -100,7 +100,7 @@ FORMATS = {
 }
 
 
-def ingest(api, data: bytes, filename: str = "formats.zip") -> DatasetVersion:  # noqa: ANN001
+def ingest(api, data: bytes, filename: str = "formats.zip") -> DatasetVersion:
     r = api.post("/api/v1/datasets/", {"name": "formats", "file": zip_upload(data, name=filename)})
     assert r.status_code == 202, r.content
     version = dataset_version_ingest(version_id=r.json()["id"])
@@ -123,7 +123,7 @@ def pixels(image: Image.Image) -> np.ndarray:
 
 
 @pytest.fixture
-def formats_version(api, outsider) -> DatasetVersion:  # noqa: ANN001
+def formats_version(api, outsider) -> DatasetVersion:
     return ingest(api, zip_bytes([(name, data) for name, (data, _f, _e) in FORMATS.items()]))
 
 

@@ -29,7 +29,7 @@ KEYS = {
 BUCKETS = ["≤64", "≤128", "≤256", "≤512", "≤1024", "≤2048", ">2048"]
 
 
-def ingested(tenant, entries: list, *, tar: bool = False) -> DatasetVersion:  # noqa: ANN001
+def ingested(tenant, entries: list, *, tar: bool = False) -> DatasetVersion:
     data = tar_bytes(entries) if tar else zip_bytes(entries)
     version = dataset_create(
         organization=tenant.organization,
@@ -42,7 +42,7 @@ def ingested(tenant, entries: list, *, tar: bool = False) -> DatasetVersion:  # 
     return version
 
 
-def images(label: str, n: int, *, kind: str = "circle", start: int = 0, **kwargs) -> list:  # noqa: ANN003
+def images(label: str, n: int, *, kind: str = "circle", start: int = 0, **kwargs) -> list:
     return [(f"{label}/{i}.png", shape(kind, start + i, **kwargs)) for i in range(n)]
 
 

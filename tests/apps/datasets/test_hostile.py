@@ -45,11 +45,11 @@ SCRIPT = b"\n<script>alert('owned')</script>\n#!/bin/sh\nrm -rf / --no-preserve-
 MB = 1024 * 1024
 
 
-def z(*extra) -> bytes:  # noqa: ANN002
+def z(*extra) -> bytes:
     return zip_bytes(GOOD + list(extra))
 
 
-def t(*extra, gz: bool = False) -> bytes:  # noqa: ANN002
+def t(*extra, gz: bool = False) -> bytes:
     return tar_bytes(GOOD + list(extra), gz=gz)
 
 
@@ -356,7 +356,7 @@ def payload_files(payload: str) -> list[str]:
 
 
 @pytest.fixture
-def earlier(api) -> DatasetVersion:  # noqa: ANN001
+def earlier(api) -> DatasetVersion:
     """Data stored before the attack: a good dataset, ingested."""
     r = api.post(
         DATASETS, {"name": "earlier", "file": zip_upload(zip_bytes(class_images(2, seed=7)))}

@@ -39,7 +39,7 @@ def stored_files(version: DatasetVersion) -> dict[str, int]:
     }
 
 
-def queued_version(tenant, **shape_kwargs) -> DatasetVersion:  # noqa: ANN001, ANN003
+def queued_version(tenant, **shape_kwargs) -> DatasetVersion:
     return dataset_create(
         organization=tenant.organization,
         user=tenant.user,

@@ -25,7 +25,7 @@ from tests.conftest import zip_upload
 SHAPES = ("circle", "square", "triangle")
 
 
-def stored_health(**overrides) -> dict:  # noqa: ANN003
+def stored_health(**overrides) -> dict:
     """A health report in the shape apps.datasets.health stores on a version."""
     counts = {"train": 8, "validation": 2, "test": 2, "total": 12}
     return {
@@ -55,13 +55,13 @@ def stored_health(**overrides) -> dict:  # noqa: ANN003
     } | overrides
 
 
-def set_health(version: DatasetVersion, **fields) -> DatasetVersion:  # noqa: ANN003
+def set_health(version: DatasetVersion, **fields) -> DatasetVersion:
     DatasetVersion.all_tenants.filter(pk=version.pk).update(**fields)
     version.refresh_from_db()
     return version
 
 
-def ingested(tenant, **shape_kwargs) -> DatasetVersion:  # noqa: ANN001, ANN003
+def ingested(tenant, **shape_kwargs) -> DatasetVersion:
     version = dataset_create(
         organization=tenant.organization,
         user=tenant.user,
@@ -72,12 +72,12 @@ def ingested(tenant, **shape_kwargs) -> DatasetVersion:  # noqa: ANN001, ANN003
 
 
 @pytest.fixture
-def member(client, tenant):  # noqa: ANN001, ANN201
+def member(client, tenant):
     client.force_login(tenant.user)
     return client
 
 
-def page(client, name: str, pk, query: str = ""):  # noqa: ANN001, ANN201
+def page(client, name: str, pk, query: str = ""):
     return client.get(reverse(name, kwargs={"pk": pk}) + query)
 
 

@@ -82,11 +82,11 @@ def mark_encrypted(data: bytes, name: str) -> bytes:
     raise AssertionError(f"{name} not in the archive")
 
 
-def upload(api, data: bytes, *, name: str = "dataset", filename: str = "shapes.zip"):  # noqa: ANN001, ANN201
+def upload(api, data: bytes, *, name: str = "dataset", filename: str = "shapes.zip"):
     return api.post(DATASETS, {"name": name, "file": zip_upload(data, name=filename)})
 
 
-def ingest(api, data: bytes, **kwargs) -> DatasetVersion:  # noqa: ANN001, ANN003
+def ingest(api, data: bytes, **kwargs) -> DatasetVersion:
     r = upload(api, data, **kwargs)
     assert r.status_code == 202, r.content
     version = dataset_version_ingest(version_id=r.json()["id"])

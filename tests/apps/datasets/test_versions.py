@@ -215,10 +215,10 @@ def test_custom_ratios_and_seed_are_kept_by_new_versions(tenant, outsider, ready
 
 
 @pytest.fixture
-def refused(tenant, ready_version):  # noqa: ANN001, ANN201
+def refused(tenant, ready_version):
     """Call derive, expect `error`, and check that nothing was stored."""
 
-    def check(error: type[Exception], phrases: list[str], **kwargs):  # noqa: ANN003, ANN202
+    def check(error: type[Exception], phrases: list[str], **kwargs):
         versions, files = DatasetVersion.all_tenants.count(), media_files()
         with pytest.raises(error) as caught:
             dataset_version_derive(base=ready_version, user=tenant.user, **kwargs)

@@ -27,7 +27,7 @@ ENDPOINTS = "/api/v1/endpoints/"
 LABELS = ["red circle", "green square", "blue triangle", "other", "unknown"]
 
 
-def seeded_model_version(tenant, tmp_path: Path, labels: list[str] = LABELS) -> ModelVersion:  # noqa: ANN001
+def seeded_model_version(tenant, tmp_path: Path, labels: list[str] = LABELS) -> ModelVersion:
     """A model version whose file is a real bundle with seeded, untrained weights.
 
     Training is tested in tests/apps/training; here a model only needs to answer, and building
@@ -73,14 +73,14 @@ def seeded_model_version(tenant, tmp_path: Path, labels: list[str] = LABELS) -> 
     )
 
 
-def deploy(api, model_version) -> str:  # noqa: ANN001
+def deploy(api, model_version) -> str:
     r = api.post(ENDPOINTS, {"model_version": str(model_version.pk), "name": "shop"})
     assert r.status_code == 201, r.content
     return r.json()["predict_url"]
 
 
 @pytest.fixture
-def predict_url(api, tenant, outsider, tmp_path) -> str:  # noqa: ANN001
+def predict_url(api, tenant, outsider, tmp_path) -> str:
     return deploy(api, seeded_model_version(tenant, tmp_path))
 
 
@@ -89,7 +89,7 @@ def events() -> list[UsageEvent]:
     return list(UsageEvent.all_tenants.filter(kind=UsageEvent.Kind.PREDICT).order_by("created_at"))
 
 
-def assert_one_event(tenant, url: str, status: int) -> None:  # noqa: ANN001
+def assert_one_event(tenant, url: str, status: int) -> None:
     recorded = events()
     assert len(recorded) == 1, recorded
     event = recorded[0]

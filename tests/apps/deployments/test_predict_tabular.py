@@ -67,7 +67,7 @@ def gapminder_csv() -> bytes:
     return buffer.getvalue().encode()
 
 
-def trained_regressor(api, tenant) -> ModelVersion:  # noqa: ANN001
+def trained_regressor(api, tenant) -> ModelVersion:
     """Upload, confirm and train (an MLP, a few epochs) through the portal's services."""
     upload = SimpleUploadedFile("gapminder-2007.csv", gapminder_csv(), "text/csv")
     created = api.post(
@@ -97,12 +97,12 @@ def trained_regressor(api, tenant) -> ModelVersion:  # noqa: ANN001
 
 
 @pytest.fixture
-def model_version(api, tenant, outsider) -> ModelVersion:  # noqa: ANN001
+def model_version(api, tenant, outsider) -> ModelVersion:
     return trained_regressor(api, tenant)
 
 
 @pytest.fixture
-def url(api, model_version) -> str:  # noqa: ANN001
+def url(api, model_version) -> str:
     return deploy(api, model_version)
 
 
@@ -111,14 +111,14 @@ def stored_predictor(model_version: ModelVersion) -> TabularPredictor:
     return TabularPredictor.load(Path(default_storage.path(model_version.file.name)), device="cpu")
 
 
-def table_records(tenant, model_version: ModelVersion) -> list[dict[str, str]]:  # noqa: ANN001
+def table_records(tenant, model_version: ModelVersion) -> list[dict[str, str]]:
     """The rows of the table the model was trained on, as text cells (the canonical CSV)."""
     with tenant_scope(tenant.organization):
         header, *rows = list(iter_table(model_version.model_config.dataset_version))
     return [dict(zip(header, row, strict=True)) for row in rows]
 
 
-def predict(api, url: str, body: Any):  # noqa: ANN001, ANN201
+def predict(api, url: str, body: Any):
     return api.post(url, json.dumps(body), content_type="application/json")
 
 

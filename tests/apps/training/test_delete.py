@@ -22,7 +22,7 @@ from tests.conftest import PASSWORD, as_file, png_bytes, trained_model_version
 
 
 @pytest.fixture
-def trained(tenant, outsider, ready_version) -> ModelVersion:  # noqa: ANN001
+def trained(tenant, outsider, ready_version) -> ModelVersion:
     return trained_model_version(tenant, ready_version, epochs=1)
 
 

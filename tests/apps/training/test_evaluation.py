@@ -88,7 +88,7 @@ def confusable_zip(per_class: int = 24) -> bytes:
     return buffer.getvalue()
 
 
-def confusable_version(tenant):  # noqa: ANN001, ANN201
+def confusable_version(tenant):
     from apps.datasets.services import dataset_create, dataset_version_ingest
 
     version = dataset_create(
@@ -101,14 +101,14 @@ def confusable_version(tenant):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def confused(tenant):  # noqa: ANN001, ANN201
+def confused(tenant):
     """A model version trained for real on `confusable_version`: it has mistakes."""
     model_version = trained_model_version(tenant, confusable_version(tenant), epochs=3)
     assert model_version.evaluation["mistakes"], "the twin classes should have been confused"
     return model_version
 
 
-def run_page(client, tenant, model_version) -> Page:  # noqa: ANN001
+def run_page(client, tenant, model_version) -> Page:
     client.force_login(tenant.user)
     response = client.get(f"/models/runs/{model_version.run_id}/")
     assert response.status_code == 200
@@ -219,7 +219,7 @@ def test_a_deleted_item_leaves_the_gallery_and_is_counted(client, tenant, outsid
     assert "1 more mistake is not shown" in page.one("mistakes-missing")["text"]
 
 
-def _stored_version(tenant, version, *, task: str, evaluation: dict, score: float, **run):  # noqa: ANN001, ANN003, ANN202
+def _stored_version(tenant, version, *, task: str, evaluation: dict, score: float, **run):
     """A ModelVersion row as an earlier release (or another trainer) stored it."""
     template = "linear" if task == "tabular-regression" else "leptonnet"
     config = ModelConfig.all_tenants.create(
@@ -400,7 +400,7 @@ def test_the_api_answers_regression_pairs_with_their_rows(api, tenant, outsider,
 # --- the leaderboard -------------------------------------------------------------------------
 
 
-def leaderboard_page(client, tenant, dataset) -> Page:  # noqa: ANN001
+def leaderboard_page(client, tenant, dataset) -> Page:
     client.force_login(tenant.user)
     response = client.get(f"/models/datasets/{dataset.pk}/leaderboard/")
     assert response.status_code == 200

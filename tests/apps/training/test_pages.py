@@ -31,13 +31,13 @@ NEW = "/models/new/"
 
 
 @pytest.fixture
-def member(client, tenant):  # noqa: ANN001, ANN201
+def member(client, tenant):
     client.force_login(tenant.user)
     return client
 
 
 @pytest.fixture
-def table(tenant):  # noqa: ANN001, ANN201
+def table(tenant):
     """A ready (ingested, not yet confirmed) table of market data."""
     return tabular_version(tenant)
 
@@ -63,7 +63,7 @@ def knob_inputs(html: str) -> set[str]:
     }
 
 
-def form_data(version, template: str = "leptonnet", **knobs) -> dict:  # noqa: ANN001, ANN003
+def form_data(version, template: str = "leptonnet", **knobs) -> dict:
     return {"name": "Shelf model", "template": template, "dataset_version": str(version.pk)} | knobs
 
 
@@ -275,7 +275,7 @@ def test_a_valid_form_creates_the_model_with_typed_values_and_opens_its_run(
 # --- the run page -----------------------------------------------------------------------------
 
 
-def queued_run(tenant, version, template: str = "leptonnet", **knobs) -> TrainingRun:  # noqa: ANN001, ANN003
+def queued_run(tenant, version, template: str = "leptonnet", **knobs) -> TrainingRun:
     config = model_config_create(
         organization=tenant.organization,
         user=tenant.user,
@@ -287,7 +287,7 @@ def queued_run(tenant, version, template: str = "leptonnet", **knobs) -> Trainin
     return training_run_start(model_config=config, user=tenant.user)
 
 
-def set_run(run: TrainingRun, **fields) -> TrainingRun:  # noqa: ANN003
+def set_run(run: TrainingRun, **fields) -> TrainingRun:
     TrainingRun.all_tenants.filter(pk=run.pk).update(**fields)
     run.refresh_from_db()
     return run
@@ -307,7 +307,7 @@ def add_epochs(run: TrainingRun, count: int) -> None:
         )
 
 
-def run_page(client, run: TrainingRun, fragment: str = ""):  # noqa: ANN001, ANN201
+def run_page(client, run: TrainingRun, fragment: str = ""):
     url = reverse("training:run", kwargs={"pk": run.pk})
     return client.get(url + (f"?fragment={fragment}" if fragment else ""))
 
@@ -397,7 +397,7 @@ def test_a_queued_run_shows_its_place_in_the_queue(member, tenant, ready_version
     assert "The curve starts after the first epoch." in html
 
 
-def outsider_version(outsider):  # noqa: ANN001, ANN201
+def outsider_version(outsider):
     version = dataset_create(
         organization=outsider.organization, user=outsider.user, name="x", upload=zip_upload()
     )

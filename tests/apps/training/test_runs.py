@@ -37,7 +37,7 @@ from workers.ml.predictor import load_predictor
 GAPMINDER = Path(plotly.__file__).parent / "package_data" / "datasets" / "gapminder.csv.gz"
 
 
-def start(tenant, version, template: str = "leptonnet", **knobs):  # noqa: ANN001, ANN201
+def start(tenant, version, template: str = "leptonnet", **knobs):
     config = model_config_create(
         organization=tenant.organization,
         user=tenant.user,
@@ -72,7 +72,7 @@ def test_every_image_template_trains_a_few_steps(tenant, ready_version, template
     assert run.checkpoint == ""  # the checkpoint is deleted once the model is stored
 
 
-def gapminder_version(api, tenant, target: str = "lifeExp"):  # noqa: ANN001, ANN201
+def gapminder_version(api, tenant, target: str = "lifeExp"):
     with gzip.open(GAPMINDER, "rt", encoding="utf-8", newline="") as handle:
         header, *rows = list(csv.reader(handle))
     rows = [row for row in rows if row[header.index("year")] == "2007"]
@@ -231,7 +231,7 @@ def test_a_run_cancelled_while_training_stops_and_stores_nothing(tenant, ready_v
     original = execution._RunSession.on_progress
     seen = {"steps": []}
 
-    def on_progress(self, progress):  # noqa: ANN001, ANN202
+    def on_progress(self, progress):
         original(self, progress)
         seen["steps"].append(progress.step)
         if progress.step == 3:
@@ -278,7 +278,7 @@ def test_a_stored_checkpoint_is_continued_and_then_deleted(tenant, ready_version
     class Killed(BaseException):
         """Stands in for SIGKILL: nothing after it runs (tests/e2e kills a real worker)."""
 
-    def on_checkpoint(self, path):  # noqa: ANN001, ANN202
+    def on_checkpoint(self, path):
         original(self, path)
         stored.append(self.run.checkpoint)
         if len(stored) == 2:

@@ -20,7 +20,7 @@ from workers.ml.predictor import Predictor
 MODELS = "/api/v1/models/"
 
 
-def create(api, version, **fields):  # noqa: ANN001, ANN003, ANN201
+def create(api, version, **fields):
     body = {
         "name": "shapes model",
         "template": "leptonnet",
@@ -148,7 +148,7 @@ def test_it_configures_without_starting_a_run(api, ready_version):
     assert not TrainingRun.all_tenants.exists()
 
 
-def start(api, version, **knobs) -> TrainingRun:  # noqa: ANN001, ANN003
+def start(api, version, **knobs) -> TrainingRun:
     hyperparameters = {"epochs": 1, "batch_size": 16} | knobs
     r = create(api, version, hyperparameters=hyperparameters, start_training=True)
     assert r.status_code == 201, r.content

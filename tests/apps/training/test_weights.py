@@ -33,7 +33,7 @@ def saved(obj: object) -> bytes:
 
 
 @pytest.fixture
-def config(tenant, ready_version):  # noqa: ANN001, ANN201
+def config(tenant, ready_version):
     return model_config_create(
         organization=tenant.organization,
         user=tenant.user,
@@ -45,11 +45,11 @@ def config(tenant, ready_version):  # noqa: ANN001, ANN201
 
 
 class _Exploit:
-    def __reduce__(self):  # noqa: ANN204
+    def __reduce__(self):
         return (os.system, (f"touch {MARKER}",))
 
 
-def multipart_put(client, tenant, config, data: bytes, name: str = "weights.pth"):  # noqa: ANN001, ANN201
+def multipart_put(client, tenant, config, data: bytes, name: str = "weights.pth"):
     from django.test.client import encode_multipart
 
     body = encode_multipart("lepton-boundary", {"file": weights_file(data, name)})
