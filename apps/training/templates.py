@@ -18,9 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.errors import InvalidInput
-
-IMAGE_CLASSIFICATION = "image-classification"
-TABULAR_REGRESSION = "tabular-regression"
+from workers.ml.tasks import IMAGE_CLASSIFICATION, TABULAR_REGRESSION
 
 _TRUE = frozenset({"true", "on", "1", "yes"})
 _FALSE = frozenset({"false", "off", "0", "no"})

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from workers.ml.checkpoint import BUNDLE_FORMAT
+from workers.ml.tasks import IMAGE_CLASSIFICATION
 
 __all__ = [
     "IMAGE_TEMPLATES",
@@ -186,7 +187,7 @@ class ImageTemplate:
             "name": self.name,
             "title": self.title,
             "description": self.description,
-            "task": "image-classification",
+            "task": IMAGE_CLASSIFICATION,
             "min_input_size": self.min_input_size,
             "max_input_size": self.max_input_size,
             "default_input_size": self.default_input_size,

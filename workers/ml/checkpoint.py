@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from workers.ml.tasks import IMAGE_CLASSIFICATION, TABULAR_REGRESSION, TASKS
+
 __all__ = [
     "BUNDLE_FORMAT",
     "BUNDLE_VERSION",
@@ -24,9 +26,6 @@ __all__ = [
 # Marks our files so a foreign torch checkpoint is rejected with a clear message.
 BUNDLE_FORMAT = "lepton-model-bundle"
 BUNDLE_VERSION = 1
-IMAGE_CLASSIFICATION = "image-classification"
-TABULAR_REGRESSION = "tabular-regression"
-TASKS = (IMAGE_CLASSIFICATION, TABULAR_REGRESSION)
 
 
 @dataclass(frozen=True)
