@@ -68,6 +68,8 @@ MIDDLEWARE = [
     # First in, last out: no request inherits or leaves a tenant scope, errors included.
     "apps.core.middleware.TenantScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Above whitenoise, so static files carry the policy too.
+    "apps.core.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -135,7 +137,11 @@ USE_TZ = True
 # --- files ----------------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Third-party browser code comes from npm (package-lock.json; `make install` runs npm ci).
+    ("vendor/htmx", BASE_DIR / "node_modules" / "htmx.org" / "dist"),
+]
 MEDIA_ROOT = Path(env_str("LEPTON_MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "media/"
 STORAGES = {

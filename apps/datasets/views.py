@@ -103,7 +103,12 @@ def version_context(version: DatasetVersion) -> dict[str, Any]:
 @org_page()
 def version_detail(request: HttpRequest, pk: str) -> HttpResponse:
     version = _version(pk)
+    if request.GET.get("fragment") == "live" and not version.is_finished:
+        # Polled every second while ingesting: the report is not built until it has ended.
+        return render(request, "datasets/_version_poll.html", {"version": version})
     context = version_context(version)
+    if request.GET.get("fragment") == "live":
+        return render(request, "datasets/_version_poll.html", context)
     if request.GET.get("fragment") == "summary":
         return render(request, "datasets/_version_summary.html", context)
     return render(request, "datasets/version.html", context)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import zlib
+from typing import Any
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from apps.core.errors import InvalidInput, ServiceError
 from apps.core.jobs import JobStatus
@@ -94,40 +99,82 @@ def model_create(request: HttpRequest) -> HttpResponse:
 
 @org_page()
 def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
-    """The live run page (run.js polls the run API); ?fragment=curves and ?fragment=evaluation
-    return the parts it swaps in when an epoch ends and when the run finishes."""
-    from apps.training.curves import run_charts
-    from apps.training.selectors import run_log_tail, run_queue_position
-
+    """The run page, every value formatted here. While the run can change, its live part asks
+    for ?fragment=live about once a second (htmx) and is replaced by the answer; without
+    JavaScript the page shows the values as of its loading. ?fragment=curves and
+    ?fragment=evaluation return those parts alone."""
     run = get_object_or_404(
         TrainingRun.objects.select_related("model_config__dataset_version__dataset"), pk=pk
     )
+    fragment = request.GET.get("fragment")
+    if fragment == "live":
+        return _run_poll(request, run)
+    context = _curves_context(run)
+    if fragment == "curves":
+        return render(request, "training/_curves.html", context)
+    context |= _evaluation_context(run)
+    if fragment == "evaluation":
+        return render(request, "training/_evaluation.html", context)
     template = TEMPLATES.get(run.model_config.template)
-    tabular = run.model_config.dataset_version.dataset.kind == "tabular"
+    labels = {k.name: k.label for k in template.knobs} if template else {}
+    context |= _live_context(run, epochs=context["curve_epochs"])
+    context |= {
+        "template": template,
+        "settings": [(labels.get(k, k), v) for k, v in run.hyperparameters.items()],
+    }
+    return render(request, "training/run.html", context)
+
+
+def _run_poll(request: HttpRequest, run: TrainingRun) -> HttpResponse:
+    """The live part, plus whatever else changed since the copy the page shows: its URL names
+    that copy's epoch count and log, so an unchanged log or curve is not sent again (a reader
+    selecting log text keeps the selection)."""
+    epochs = run.epochs.count()
+    context = _live_context(run, epochs=epochs)
+    context["log_changed"] = request.GET.get("log") != context["log_mark"]
+    # Once finished the curves come once more: the final history replaces per-epoch reports.
+    context["curves_changed"] = run.is_finished or request.GET.get("epochs") != str(epochs)
+    if context["curves_changed"]:
+        context |= _curves_context(run)
+    if run.is_finished:
+        context |= _evaluation_context(run)
+    return render(request, "training/_run_poll.html", context)
+
+
+def _live_context(run: TrainingRun, *, epochs: int) -> dict[str, Any]:
+    from apps.training.selectors import run_log_tail, run_queue_position
+
+    log_text = "\n".join(run_log_tail(run))
+    log_mark = format(zlib.crc32(log_text.encode()), "x")
+    query = urlencode({"fragment": "live", "epochs": epochs, "log": log_mark})
+    return {
+        "run": run,
+        "tabular": run.model_config.dataset_version.dataset.kind == "tabular",
+        "queue_position": run_queue_position(run),
+        "log_text": log_text,
+        "log_mark": log_mark,
+        "live_url": f"{reverse('training:run', kwargs={'pk': run.pk})}?{query}",
+    }
+
+
+def _curves_context(run: TrainingRun) -> dict[str, Any]:
+    from apps.training.curves import run_charts
+
     epochs = list(run.epochs.all())
-    context: dict = {
+    tabular = run.model_config.dataset_version.dataset.kind == "tabular"
+    return {
         "run": run,
         "charts": run_charts(epochs, total_epochs=run.total_epochs, classification=not tabular),
         "curve_epochs": len(epochs),
     }
-    fragment = request.GET.get("fragment")
-    if fragment == "curves":
-        return render(request, "training/_curves.html", context)
+
+
+def _evaluation_context(run: TrainingRun) -> dict[str, Any]:
     model_version = ModelVersion.objects.filter(run=run).first()
-    context["model_version"] = model_version
+    context: dict[str, Any] = {"run": run, "model_version": model_version}
     if model_version:
         context |= evaluation_context(model_version)
-    if fragment == "evaluation":
-        return render(request, "training/_evaluation.html", context)
-    labels = {k.name: k.label for k in template.knobs} if template else {}
-    context |= {
-        "template": template,
-        "tabular": tabular,
-        "queue_position": run_queue_position(run),
-        "log_text": "\n".join(run_log_tail(run)),
-        "settings": [(labels.get(k, k), v) for k, v in run.hyperparameters.items()],
-    }
-    return render(request, "training/run.html", context)
+    return context
 
 
 @org_page()

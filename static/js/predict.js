@@ -29,8 +29,10 @@
       li.dataset.label = p.label;
       const pct = new Intl.NumberFormat(document.documentElement.lang || undefined,
         { style: "percent", maximumFractionDigits: 1 }).format(p.probability);
+      // A <meter>, not a style="width" attribute: the Content-Security-Policy allows no inline style.
       li.innerHTML = `<span class="label"></span><span class="prob"></span>
-        <span class="meter"><span style="width:${(p.probability * 100).toFixed(1)}%"></span></span>`;
+        <meter class="gauge meter" min="0" max="1" aria-hidden="true"></meter>`;
+      li.querySelector("meter").value = p.probability;
       li.querySelector(".label").textContent = p.label;
       li.querySelector(".prob").textContent = pct;
       list.append(li);

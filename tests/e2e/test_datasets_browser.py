@@ -11,6 +11,7 @@ import zipfile
 
 import pytest
 
+from tests.e2e.browser import wait_for_js
 from tests.support.shapes import make_class_zip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -160,24 +161,24 @@ def test_it_uploads_by_drag_and_drop_and_shows_the_health_report_and_gallery(
 
     # 3. The gallery: thumbnails load, filters change the tiles, pages turn.
     page.click("[data-testid=gallery-link]")
-    page.wait_for_function(THUMBNAILS_LOADED)
+    wait_for_js(page, THUMBNAILS_LOADED)
     assert len(tiles(page)) == 48
     assert "Page 1 of 2" in page.locator("[data-testid=pager]").inner_text()
     shots(page, "12-gallery")
     page.click("[data-testid=next-page]")
-    page.wait_for_function(THUMBNAILS_LOADED)
+    wait_for_js(page, THUMBNAILS_LOADED)
     assert len(tiles(page)) == 12
     assert "Page 2 of 2" in page.locator("[data-testid=pager]").inner_text()
 
     page.select_option("[data-testid=filter-label]", "square")
     page.click("[data-testid=gallery-filter] button[type=submit]")
     page.wait_for_url("**label=square**")
-    page.wait_for_function(THUMBNAILS_LOADED)
+    wait_for_js(page, THUMBNAILS_LOADED)
     assert {label for label, _ in tiles(page)} == {"square"} and len(tiles(page)) == 20
     page.select_option("[data-testid=filter-split]", "test")
     page.click("[data-testid=gallery-filter] button[type=submit]")
     page.wait_for_url("**split=test**")
-    page.wait_for_function(THUMBNAILS_LOADED)
+    wait_for_js(page, THUMBNAILS_LOADED)
     assert set(tiles(page)) == {("square", "test")} and 0 < len(tiles(page)) < 20
     assert page.locator("[data-testid=pager]").count() == 0
     shots(page, "13-gallery-filtered")

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.apps.training.test_evaluation import confusable_zip
+from tests.e2e.browser import wait_for_js
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -163,7 +164,7 @@ def test_it_shows_the_evaluation_and_the_leaderboard_in_a_browser(embedded_stack
     mistakes = page.locator("[data-testid=mistake]")
     assert mistakes.count() == len(evaluation["mistakes"]) > 0
     page.locator("[data-testid=mistakes]").scroll_into_view_if_needed()
-    page.wait_for_function(THUMBNAILS_LOADED)
+    wait_for_js(page, THUMBNAILS_LOADED)
     first = mistakes.first
     assert first.get_attribute("data-item") == evaluation["mistakes"][0]["item"]
     assert evaluation["mistakes"][0]["true"] in first.inner_text()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.e2e.browser import wait_for_js
 from tests.e2e.test_evaluation_browser import (
     finished,
     logged_in,
@@ -92,8 +93,9 @@ def test_a_regression_endpoint_predicts_the_row_typed_into_its_page(
     )
     form.locator("[name=floor_area]").fill("80")
     form.get_by_role("button", name="Predict").click()
-    page.wait_for_function(
-        "document.querySelector('[data-testid=try-row-result]').textContent.includes('paused')"
+    wait_for_js(
+        page,
+        "document.querySelector('[data-testid=try-row-result]').textContent.includes('paused')",
     )
     assert "Activate it before sending predictions" in error.inner_text()
 

@@ -2,7 +2,10 @@
 Celery worker: configure a model from a template, watch the run page change without reloading
 (steps, epochs, curves, log), read the evaluation at the end; cancel a running run and train
 again on the same worker. Screenshots go to $LEPTON_SCREENSHOTS (or the test's temporary
-folder)."""
+folder), the run page also at 390 and 1366 px wide.
+
+The run page's values are rendered on the server and swapped in by htmx; the page must raise no
+Content-Security-Policy violation, and must show its values with JavaScript turned off."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import time
 
 import pytest
 
+from tests.e2e.browser import wait_for_js
 from tests.support.shapes import make_class_zip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -31,7 +35,6 @@ LIVE_STATE = """() => {
     points: document.querySelectorAll("[data-testid=curve-loss] circle.point.train").length,
     logLines: (text("run-log") || "").split("\\n").filter(Boolean).length,
     cancelHidden: document.querySelector("[data-testid=cancel-form]").hidden,
-    polls: (window.leptonLive || { polls: 0 }).polls,
     sameDocument: window.__sameDocument === true,
   };
 }"""
@@ -65,13 +68,38 @@ def account(embedded_stack, chromium):
     return state
 
 
+class Observed:
+    """What a page did besides rendering: its live polls and any CSP violation it reported."""
+
+    def __init__(self, page) -> None:
+        self.polls: list[str] = []
+        self.violations: list[str] = []
+        page.on("request", self._request)
+        page.on("console", self._console)
+
+    def _request(self, request) -> None:
+        if "fragment=live" in request.url:
+            self.polls.append(request.url)
+
+    def _console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.violations.append(message.text)
+
+
 @pytest.fixture
-def page(chromium, account):
+def observed() -> dict:
+    return {}
+
+
+@pytest.fixture
+def page(chromium, account, observed):
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, storage_state=account)
     page = context.new_page()
     page.set_default_timeout(30_000)
+    observed["page"] = Observed(page)
     yield page
     context.close()
+    assert not observed["page"].violations, observed["page"].violations
 
 
 def run_api(page, base: str) -> dict:
@@ -85,8 +113,8 @@ def run_api(page, base: str) -> dict:
 def configure(page, base: str, *, name: str, epochs: int, template: str = "leptonnet-m") -> None:
     page.goto(f"{base}/models/new/")
     page.click(f"[data-testid=template-{template}]")
-    page.wait_for_function(
-        f"document.querySelector('[data-testid=knobs]').dataset.template === '{template}'"
+    wait_for_js(
+        page, f"document.querySelector('[data-testid=knobs]').dataset.template === '{template}'"
     )
     page.fill("input[name=name]", name)
     page.fill("input[name=epochs]", str(epochs))
@@ -98,8 +126,7 @@ def watch(page, until, timeout: float = 240) -> list[dict]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = page.evaluate(LIVE_STATE)
-        comparable = {k: v for k, v in state.items() if k != "polls"}
-        if not seen or {k: v for k, v in seen[-1].items() if k != "polls"} != comparable:
+        if not seen or seen[-1] != state:
             seen.append(state)
         if until(state, seen):
             return seen
@@ -107,7 +134,7 @@ def watch(page, until, timeout: float = 240) -> list[dict]:
     raise AssertionError(f"the page never got there; it showed: {seen[-5:]}")
 
 
-def test_it_configures_a_model_and_watches_it_train_live(embedded_stack, page, shots):
+def test_it_configures_a_model_and_watches_it_train_live(embedded_stack, page, observed, shots):
     base = embedded_stack.base_url
     page.goto(f"{base}/models/new/")
     page.evaluate("window.__sameDocument = true")
@@ -121,7 +148,7 @@ def test_it_configures_a_model_and_watches_it_train_live(embedded_stack, page, s
     page.wait_for_selector("input[name=pretrained][type=checkbox]")
     assert page.locator("select[name=dataset_version] option").count() == 1
     page.click("[data-testid=template-leptonnet-m]")
-    page.wait_for_function("!document.querySelector('input[name=pretrained]')")
+    wait_for_js(page, "!document.querySelector('input[name=pretrained]')")
     assert page.locator("input[name=input_size]").input_value() == "64"
     assert page.evaluate("window.__sameDocument") is True, "switching template reloaded"
     assert "template=leptonnet-m" in page.url
@@ -162,6 +189,10 @@ def test_it_configures_a_model_and_watches_it_train_live(embedded_stack, page, s
     def finished(state: dict, _seen: list) -> bool:
         if not taken and state["status"] == "Running" and state["points"] >= 3:
             taken.append(shots(page, "training-02-run-live"))
+            for width in (390, 1366):
+                page.set_viewport_size({"width": width, "height": 900})
+                shots(page, f"training-02-run-live-{width}")
+            page.set_viewport_size({"width": 1280, "height": 900})
         return state["status"] in FINISHED
 
     seen = watch(page, finished)
@@ -181,17 +212,25 @@ def test_it_configures_a_model_and_watches_it_train_live(embedded_stack, page, s
 
     # The end: evaluation in place, Cancel gone, the curve complete, polling stopped.
     page.wait_for_selector("[data-testid=evaluation]")
-    page.wait_for_function(
-        "document.querySelectorAll('[data-testid=curve-loss] circle.point.train').length === 12"
+    wait_for_js(
+        page,
+        "document.querySelectorAll('[data-testid=curve-loss] circle.point.train').length === 12",
     )
     final = page.evaluate(LIVE_STATE)
     assert final["cancelHidden"] is True
     assert final["progress"] == "100%"
     assert final["eta"] == "—"
     assert final["sameDocument"] is True
+    polls = len(observed["page"].polls)
+    assert polls >= 3, "it did not poll"
     time.sleep(2.5)
-    assert page.evaluate(LIVE_STATE)["polls"] == final["polls"], "it kept polling"
+    assert len(observed["page"].polls) == polls, "it kept polling"
     assert "Done:" in page.locator("[data-testid=run-log]").inner_text()
+    for width in (390, 1366):
+        page.set_viewport_size({"width": width, "height": 900})
+        shots(page, f"training-03-finished-{width}")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert not observed["page"].violations, observed["page"].violations
 
     # What was chosen in the form is what the run trained with.
     run = run_api(page, base)
@@ -229,8 +268,9 @@ def test_it_cancels_a_running_run_and_the_worker_keeps_training(embedded_stack, 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-testid=cancel]")
     page.wait_for_load_state()
-    page.wait_for_function(
-        "document.querySelector('[data-testid=run-status]').textContent.trim() === 'Cancelled'"
+    wait_for_js(
+        page,
+        "document.querySelector('[data-testid=run-status]').textContent.trim() === 'Cancelled'",
     )
     assert page.locator("[data-testid=cancel-form]").is_hidden()
     assert (
@@ -259,3 +299,39 @@ def test_it_cancels_a_running_run_and_the_worker_keeps_training(embedded_stack, 
     seen = watch(page, lambda s, _: s["status"] in FINISHED, timeout=180)
     assert seen[-1]["status"] == "Succeeded", seen[-5:]
     page.wait_for_selector("[data-testid=evaluation]")
+
+
+def test_the_run_page_shows_its_values_without_javascript(embedded_stack, chromium, account, page):
+    base = embedded_stack.base_url
+    configure(page, base, name="Read without scripts", epochs=3, template="leptonnet")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_url("**/models/runs/**")
+    watch(page, lambda s, _: s["status"] == "Running" and s["step"] not in ("0", None))
+    url = page.url
+
+    context = chromium.new_context(
+        viewport={"width": 390, "height": 844}, storage_state=account, java_script_enabled=False
+    )
+    try:
+        plain = context.new_page()
+        polls = Observed(plain)
+        plain.goto(url)
+        running = plain.locator("[data-testid=run-status]").inner_text()
+        assert running in ("Running", "Succeeded"), running
+        assert plain.locator("[data-testid=run-step]").inner_text() not in ("", "0")
+        assert plain.locator("[data-testid=run-progress]").inner_text().endswith("%")
+        assert plain.locator("[data-testid=run-log]").inner_text().strip()
+        assert plain.locator("[data-testid=curve-loss]").count() == 1
+        time.sleep(2.5)
+        assert polls.polls == [], "a page without JavaScript cannot poll"
+        # Reloading shows the end: the values, the curves and the evaluation, Cancel gone.
+        watch(page, lambda s, _: s["status"] in FINISHED, timeout=180)
+        plain.reload()
+        assert plain.locator("[data-testid=run-status]").inner_text() == "Succeeded"
+        assert plain.locator("[data-testid=run-progress]").inner_text() == "100%"
+        assert plain.locator("[data-testid=evaluation]").count() == 1
+        assert plain.locator("[data-testid=curve-loss] circle.point.train").count() == 3
+        assert plain.locator("[data-testid=cancel-form]").is_hidden()
+        assert not polls.violations, polls.violations
+    finally:
+        context.close()

@@ -351,7 +351,7 @@ def test_the_run_page_paints_the_live_values_the_api_reports(member, tenant, rea
     assert shown(html, "run-status") == "Running"
     assert shown(html, "run-message") == "Epoch 3 of 10"
     assert shown(html, "run-progress") == "25%"
-    assert 'data-testid="run-bar" style="width: 25%"' in html
+    assert re.search(r'<progress class="bar" max="1" value="0.25"[^>]*data-testid="run-bar"', html)
     assert (shown(html, "run-step"), shown(html, "run-total-steps")) == ("30", "120")
     assert (shown(html, "run-epoch"), shown(html, "run-total-epochs")) == ("3", "10")
     assert shown(html, "run-loss") == "0.4123"
@@ -380,10 +380,10 @@ def test_the_run_page_paints_the_live_values_the_api_reports(member, tenant, rea
     assert form.group(1) == reverse("training:cancel", kwargs={"pk": run.pk})
     assert "csrfmiddlewaretoken" in form.group(0)
     assert not is_hidden(html, "cancel-form")
-    # The script polls the run API, reads its words from the page, and swaps the curves.
-    assert f'data-live="/api/v1/runs/{run.pk}/"' in html
-    assert 'id="run-strings"' in html
-    assert f'data-curves-url="/models/runs/{run.pk}/?fragment=curves"' in html
+    # The live part asks the server for its next copy every second, naming what it shows.
+    live = re.search(r'<section[^>]*data-testid="run-live"[^>]*>', html).group(0)
+    assert f'hx-get="/models/runs/{run.pk}/?fragment=live&amp;epochs=2&amp;log=' in live
+    assert 'hx-trigger="every 1s"' in live and 'hx-swap="outerHTML"' in live
 
 
 def test_a_queued_run_shows_its_place_in_the_queue(member, tenant, ready_version, outsider):
@@ -501,7 +501,7 @@ def test_the_models_list_shows_no_other_organizations_runs(client, tenant, outsi
     assert "No models yet." in html
 
 
-# --- formats shared with static/js/run.js -----------------------------------------------------
+# --- formats of the live run page ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
