@@ -6,6 +6,12 @@ from __future__ import annotations
 import socket
 import sys
 
+#: seconds gunicorn keeps an idle keep-alive connection open. Clients poll job status every few
+#: seconds (the README suggests 1 to 5); gunicorn's default of 2 s closed connections under
+#: them ("Remote end closed connection without response"). 75 s also outlasts the idle
+#: timeout of common load balancers (60 s), which must close first, not the portal.
+KEEP_ALIVE_SECONDS = 75
+
 
 def web_command(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 2) -> list[str]:
     return [
@@ -21,6 +27,8 @@ def web_command(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 2) 
         "4",
         "--timeout",
         "120",
+        "--keep-alive",
+        str(KEEP_ALIVE_SECONDS),
         "--access-logfile",
         "-",
     ]
