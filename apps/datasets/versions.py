@@ -130,8 +130,62 @@ def dataset_version_derive(
     Raises InvalidInput (unknown items, missing labels, base not ready, nothing to do),
     PayloadTooLarge (too many files, too large) or QuotaExceeded; nothing is stored then.
     """
+    add_images = list(add_images or ())
+    relabel = dict(relabel or {})
+    remove = [str(key) for key in (remove or ())]
+    _check_derivable(base, files=len(add_images) + (add_archive is not None))
+    if not (add_images or add_archive is not None or remove or relabel):
+        raise InvalidInput(
+            "Nothing to change: add images or an archive, remove items or relabel them.",
+        )
+    added = _labelled_images(add_images, add_labels=add_labels, label=label)
+    remove_ids, relabel_ids = _item_changes(base, remove=remove, relabel=relabel)
+    if len(remove_ids) >= base.item_count and not (add_images or add_archive is not None):
+        raise InvalidInput(
+            "The new version would hold no images: add some, or remove fewer items.",
+            field="remove",
+        )
+    uploads = [upload for upload, _name, _label in added]
+    archive_kind = ""
+    if add_archive is not None:
+        uploads.append(add_archive)
+        if add_archive.size == 0:
+            raise InvalidInput(f"'{add_archive.name}' is empty.", field="file")
+    total = _check_sizes(organization=base.organization, uploads=uploads)
+    if add_archive is not None:
+        archive_kind = archives.inspect_archive(
+            add_archive.file,
+            max_entries=settings.LEPTON_MAX_ARCHIVE_ENTRIES,
+            source_name=add_archive.name,
+        )
+    with transaction.atomic():
+        version = _version_row(base, archive=add_archive, source_size=total)
+        _store_additions(version, added, archive=add_archive, archive_kind=archive_kind)
+        version.changes = {
+            "base": base.number,
+            "added": len(added),
+            "removed": len(remove_ids),
+            "relabelled": len(relabel_ids),
+            "archive": add_archive.name if add_archive is not None else "",
+            "images": version.changes["images"],
+            "remove": remove_ids,
+            "relabel": relabel_ids,
+        }
+        version.save(update_fields=["source", "changes"])
+        audit_record(
+            organization=base.organization,
+            actor=user,
+            action="dataset.version.derive",
+            target=version,
+            data={k: version.changes[k] for k in ("base", "added", "removed", "relabelled")},
+        )
+        job_enqueue_on_commit(INGEST, version.pk)
+    return version
+
+
+def _check_derivable(base: DatasetVersion, *, files: int) -> None:
+    """Refuse a derivation that cannot start: not images, base not ready, too many files."""
     dataset = base.dataset
-    organization = base.organization
     if dataset.kind != DatasetKind.IMAGE:
         raise InvalidInput("Only image datasets take added images, removals and relabels.")
     if not base.is_ready:
@@ -140,10 +194,6 @@ def dataset_version_derive(
             "wait for its ingestion to finish, or start from a ready version.",
             field="base",
         )
-    add_images = list(add_images or ())
-    relabel = dict(relabel or {})
-    remove = [str(key) for key in (remove or ())]
-    files = len(add_images) + (1 if add_archive is not None else 0)
     if files > settings.LEPTON_MAX_FILES_PER_REQUEST:
         raise PayloadTooLarge(
             f"This request carries {files} files; the limit is "
@@ -151,12 +201,13 @@ def dataset_version_derive(
             "requests, or pack them into one zip or tar archive.",
             field="images",
         )
-    if not (add_images or add_archive is not None or remove or relabel):
-        raise InvalidInput(
-            "Nothing to change: add images or an archive, remove items or relabel them.",
-        )
 
-    # Loose images: a label each, an image extension, a size within the limits.
+
+def _labelled_images(
+    add_images: list[UploadedFile], *, add_labels: dict[str, str] | None, label: str | None
+) -> list[tuple[UploadedFile, str, str]]:
+    """Loose images as (upload, name, label): a label each, an image extension, a size within
+    the limits; all missing labels are named in one error."""
     labels = {unicodedata.normalize("NFC", k): v for k, v in (add_labels or {}).items()}
     missing, added = [], []
     for upload in add_images:
@@ -187,7 +238,13 @@ def dataset_version_derive(
             "{file name: label}) or one label for all of them (label).",
             field="labels",
         )
+    return added
 
+
+def _item_changes(
+    base: DatasetVersion, *, remove: list[str], relabel: dict[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """(ids removed, {id: new label}) of `base`'s items named by id or original name."""
     removed = _resolve_items(base, remove, field="remove")
     relabelled = _resolve_items(base, list(relabel), field="relabel")
     removed_ids = {str(item.pk) for item in removed.values()}
@@ -201,82 +258,57 @@ def dataset_version_derive(
         str(item.pk): _clean_label(relabel[key], what=f"'{item.original_name}'")
         for key, item in relabelled.items()
     }
-    remove_ids = sorted(removed_ids)
-    if len(remove_ids) >= base.item_count and not (add_images or add_archive is not None):
-        raise InvalidInput(
-            "The new version would hold no images: add some, or remove fewer items.",
-            field="remove",
-        )
+    return sorted(removed_ids), relabel_ids
 
-    uploads = [upload for upload, _name, _label in added]
-    archive_kind = ""
-    if add_archive is not None:
-        uploads.append(add_archive)
-        if add_archive.size == 0:
-            raise InvalidInput(f"'{add_archive.name}' is empty.", field="file")
-    total = _check_sizes(organization=organization, uploads=uploads)
-    if add_archive is not None:
-        archive_kind = archives.inspect_archive(
-            add_archive.file,
-            max_entries=settings.LEPTON_MAX_ARCHIVE_ENTRIES,
-            source_name=add_archive.name,
-        )
 
-    with transaction.atomic():
-        # Serialises concurrent derivations of one dataset (PostgreSQL; SQLite's write
-        # transactions are serial anyway), so version numbers never collide.
-        Dataset.objects.for_organization(organization).select_for_update().filter(
-            pk=dataset.pk
-        ).first()
-        number = (
-            DatasetVersion.objects.for_organization(organization)
-            .filter(dataset=dataset)
-            .aggregate(n=Max("number"))["n"]
-            or 0
-        ) + 1
-        folder = f"orgs/{organization.pk}/datasets/{dataset.pk}/v{number}"
-        version = DatasetVersion.objects.create(
-            organization=organization,
-            dataset=dataset,
-            number=number,
-            parent=base,
-            source_kind="derived",
-            source_name=(add_archive.name if add_archive is not None else "")[:255],
-            source_size=total,
-            split_source=base.split_source,
-            split_seed=base.split_seed,
-            split_ratios=base.split_ratios,
-            status=JobStatus.QUEUED,
-            message="Waiting for a worker",
-        )
-        images = []
-        for index, (upload, name, given) in enumerate(added):
-            extension = posixpath.splitext(name)[1].lower()
-            upload.seek(0)
-            # Stored under a name of ours: the uploaded name is kept as data, never as a path.
-            path = version.source.storage.save(f"{folder}/added/{index:05d}{extension}", upload)
-            images.append({"file": path, "name": name, "label": given})
-        if add_archive is not None:
-            add_archive.file.seek(0)
-            extension = "tar" if archive_kind == "tar" else "zip"
-            version.source.save(f"{folder}/source.{extension}", add_archive, save=False)
-        version.changes = {
-            "base": base.number,
-            "added": len(images),
-            "removed": len(remove_ids),
-            "relabelled": len(relabel_ids),
-            "archive": add_archive.name if add_archive is not None else "",
-            "images": images,
-            "remove": remove_ids,
-            "relabel": relabel_ids,
-        }
-        version.save(update_fields=["source", "changes"])
-        audit_record(
-            organization=organization,
-            actor=user,
-            action="dataset.version.derive",
-            target=version,
-            data={k: version.changes[k] for k in ("base", "added", "removed", "relabelled")},
-        )
-        job_enqueue_on_commit(INGEST, version.pk)
-    return version
+def _version_row(
+    base: DatasetVersion, *, archive: UploadedFile | None, source_size: int
+) -> DatasetVersion:
+    """The queued row of the next version of `base`'s dataset (inside the caller's atomic)."""
+    dataset, organization = base.dataset, base.organization
+    # Serialises concurrent derivations of one dataset (PostgreSQL; SQLite's write
+    # transactions are serial anyway), so version numbers never collide.
+    Dataset.objects.for_organization(organization).select_for_update().filter(pk=dataset.pk).first()
+    number = (
+        DatasetVersion.objects.for_organization(organization)
+        .filter(dataset=dataset)
+        .aggregate(n=Max("number"))["n"]
+        or 0
+    ) + 1
+    return DatasetVersion.objects.create(
+        organization=organization,
+        dataset=dataset,
+        number=number,
+        parent=base,
+        source_kind="derived",
+        source_name=(archive.name if archive is not None else "")[:255],
+        source_size=source_size,
+        split_source=base.split_source,
+        split_seed=base.split_seed,
+        split_ratios=base.split_ratios,
+        status=JobStatus.QUEUED,
+        message="Waiting for a worker",
+    )
+
+
+def _store_additions(
+    version: DatasetVersion,
+    added: list[tuple[UploadedFile, str, str]],
+    *,
+    archive: UploadedFile | None,
+    archive_kind: str,
+) -> None:
+    """Store the added images and archive under names of ours; the uploaded names are kept
+    as data (version.changes["images"]), never as paths."""
+    folder = f"orgs/{version.organization_id}/datasets/{version.dataset_id}/v{version.number}"
+    images = []
+    for index, (upload, name, given) in enumerate(added):
+        extension = posixpath.splitext(name)[1].lower()
+        upload.seek(0)
+        path = version.source.storage.save(f"{folder}/added/{index:05d}{extension}", upload)
+        images.append({"file": path, "name": name, "label": given})
+    if archive is not None:
+        archive.file.seek(0)
+        extension = "tar" if archive_kind == "tar" else "zip"
+        version.source.save(f"{folder}/source.{extension}", archive, save=False)
+    version.changes = {"images": images}
