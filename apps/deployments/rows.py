@@ -1,7 +1,7 @@
 """JSON rows for a tabular-regression endpoint, read the way training read its table.
 
 Training reads the canonical CSV of a dataset version (apps.datasets.tabular): cells trimmed,
-"NA"-like cells missing, numbers written with a dot, yes/no columns as 1.0 / 0.0
+missing, number and yes/no cells as workers.ml.cells defines them, yes/no columns as 1.0 / 0.0
 (apps.training.services.tabular_records), categories as text with formula-like text
 neutralised. A cell of a JSON row must mean what the same cell meant in that table, so every
 cell is checked against its column's kind here and turned into what the predictor reads.
@@ -14,28 +14,18 @@ from __future__ import annotations
 import difflib
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from apps.core import csv_safe
 from apps.core.errors import InvalidInput
-from apps.datasets.tabular import (
-    FALSE_TOKENS,
-    MISSING_TOKENS,
-    NONFINITE_TOKENS,
-    TRUE_TOKENS,
-    boolean_value,
-)
+from workers.ml import cells
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 BOOLEAN = "boolean"
 
-# What ingestion counts as a number (apps.datasets.tabular reads cells with the same pattern).
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
 #: columns named in full in a message; a wider table is cut short with "…"
 _NAMED_COLUMNS = 30
 #: columns in the ready-to-copy example row of the endpoint page
@@ -98,7 +88,7 @@ def _example(kind: str, stats: Mapping[str, Any]) -> Any:
         return int(rounded) if rounded.is_integer() and abs(rounded) < 1e15 else rounded
     top = _top_values(stats)
     if kind == BOOLEAN:
-        return bool(boolean_value(top[0])) if top else True
+        return bool(cells.boolean_value(top[0])) if top else True
     return top[0] if top else ""
 
 
@@ -230,24 +220,22 @@ def _read_number(value: Any, *, at: _At) -> float | None:
     if isinstance(value, bool | list | dict):
         raise at.refuse(f"{_shown(value)} is not a number. {fix}")
     if isinstance(value, str):
-        text = value.strip()
-        lowered = text.lower()
-        if lowered in MISSING_TOKENS:
-            return None
-        if lowered in NONFINITE_TOKENS:
-            raise _nonfinite(value, at)
-        if _DECIMAL_COMMA.fullmatch(text):
+        dotted = cells.decimal_point(value.strip())
+        if dotted is not None:
             raise at.refuse(
-                f"{_shown(value)} has a decimal comma; write the number with a dot "
-                f"({text.replace(',', '.')})."
+                f"{_shown(value)} has a decimal comma; write the number with a dot ({dotted})."
             )
-        if not _NUMBER.fullmatch(text):
-            raise at.refuse(f"{_shown(value)} is not a number. {fix}")
-        value = text
+        try:
+            return cells.read_number(value)
+        except cells.NonFiniteNumber:
+            raise _nonfinite(value, at) from None
+        except cells.NotANumber:
+            raise at.refuse(f"{_shown(value)} is not a number. {fix}") from None
     try:
         number = float(value)
     except OverflowError:  # an integer beyond the range of a float
         raise _nonfinite(value, at) from None
+    # A JSON NaN literal is no text cell: it is refused like infinity, not read as missing.
     if not math.isfinite(number):
         raise _nonfinite(value, at)
     return number
@@ -266,12 +254,12 @@ def _read_boolean(value: Any, *, at: _At) -> float | None:
     if isinstance(value, int | float) and value in (0, 1):
         return float(value)
     if isinstance(value, str):
-        token = value.strip().lower()
-        if token in MISSING_TOKENS:
+        if cells.is_missing(value):
             return None
-        if token in TRUE_TOKENS or token in FALSE_TOKENS:
+        yes = cells.boolean_value(value)
+        if yes is not None:
             # As training read the column (apps.training.services.tabular_records).
-            return float(bool(boolean_value(token)))
+            return float(yes)
     raise at.refuse(
         f"{_shown(value)} is not yes or no, and this is a yes/no column. Send true or false "
         '(or "yes" / "no", 1 / 0), or null when the value is unknown.'
@@ -282,11 +270,9 @@ def _read_category(value: Any, *, at: _At) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, str):
-        text = value.strip()
-        if text.lower() in MISSING_TOKENS:
-            return None
+        text = cells.category(value)
         # As ingestion stored the cell in the canonical table the model was trained on.
-        return csv_safe.neutralize(text)
+        return None if text is None else csv_safe.neutralize(text)
     hint = f' (e.g. "{value}")' if isinstance(value, float) and math.isfinite(value) else ""
     raise at.refuse(
         f"{_shown(value)} is not a category, and this column is categorical. Send the category "

@@ -22,11 +22,11 @@ from apps.analytics.models import UsageEvent
 from apps.core.jobs import JobStatus
 from apps.core.scoping import tenant_scope
 from apps.datasets.services import dataset_version_ingest
-from apps.datasets.tabular import iter_table
+from apps.datasets.tabular.services import iter_table
 from apps.deployments.models import Endpoint
 from apps.deployments.predictors import predictor_for
-from apps.training.models import ModelVersion
 from apps.training.execution import tabular_records, training_run_execute
+from apps.training.models import ModelVersion
 from apps.training.services import model_config_create, training_run_start
 from tests.apps.deployments.test_predict import ENDPOINTS, deploy, seeded_model_version
 from tests.conftest import as_file, png_bytes
@@ -216,7 +216,7 @@ def test_every_way_of_writing_no_is_read_like_training(api, model_version, url, 
 def test_a_left_out_null_or_na_cell_is_a_missing_value(api, model_version, url):
     without = {k: v for k, v in ROW.items() if k not in ("gdpPercap", "populous", "continent")}
     expected = stored_predictor(model_version).predict(without)
-    for missing in [None, "", "NA", " n/a ", "null", "-"]:
+    for missing in [None, "", "NA", " n/a ", "null", "-", "None", "nan", "NaN"]:
         row = without | {"gdpPercap": missing, "populous": missing, "continent": missing}
         r = predict(api, url, {"rows": [without, row]})
         assert r.status_code == 200, (missing, r.content)
@@ -264,7 +264,7 @@ BAD_CELLS = [
     ("pop", True, "true is not a number"),
     ("pop", [1], "[1] is not a number"),
     ("pop", "1,5", "decimal comma; write the number with a dot (1.5)"),
-    ("pop", "NaN", "not a finite number"),
+    ("pop", "Infinity", "not a finite number"),
     ("pop", "inf", "not a finite number"),
     ("gdpPercap", "-Infinity", "not a finite number"),
     ("gdpPercap", 10**400, "not a finite number"),

@@ -24,7 +24,7 @@ from apps.training.models import EpochMetric, ModelConfig, ModelVersion, Trainin
 from apps.training.services import model_config_create, training_run_start
 from apps.training.templates import TEMPLATES
 from apps.training.templatetags.training_live import eta, percent, queue_text
-from tests.apps.datasets.test_tabular_confirm import tabular_version
+from tests.apps.datasets.tabular.test_confirm import tabular_version
 from tests.conftest import trained_model_version, zip_upload
 
 NEW = "/models/new/"

@@ -1,4 +1,4 @@
-"""Reading CSVs without a database: streaming, sniffing, row numbers, splits."""
+"""Reading CSVs without a database: streaming, sniffing, row numbers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.errors import InvalidInput
-from apps.datasets.tabular import assign_splits, inspect_csv, split_ratios
+from apps.datasets.tabular.services import inspect_csv
 
 
 def upload(data: bytes, name: str = "t.csv") -> SimpleUploadedFile:
@@ -65,20 +65,3 @@ def test_it_reads_decimal_commas_only_beside_semicolons_and_tabs():
 def test_it_forgives_trailing_empty_cells_but_not_missing_ones():
     assert inspect_csv(upload(b"a,b\nx,1,,\ny,2,\n")) == "csv"
     assert "Row 3 has 1 cells" in refusal(b"a,b\nx,1\ny\n")
-
-
-def test_it_splits_exactly_and_the_same_way_every_time():
-    ratios = split_ratios({})
-    first = assign_splits(200, seed=7, ratios=ratios)
-    assert first == assign_splits(200, seed=7, ratios=ratios)
-    assert first != assign_splits(200, seed=8, ratios=ratios)
-    assert (first.count("train"), first.count("validation"), first.count("test")) == (140, 30, 30)
-    small = assign_splits(4, seed=0, ratios=ratios)
-    assert sorted(small) == ["test", "train", "train", "validation"]
-
-
-def test_it_checks_split_ratios():
-    assert split_ratios({"train": 0.8, "validation": 0.1, "test": 0.1})["train"] == 0.8
-    for bad in ({"train": 0.9, "validation": 0.2, "test": 0.1}, {"train": 1, "holdout": 0}):
-        with pytest.raises(InvalidInput, match="add up to 1"):
-            split_ratios(bad)

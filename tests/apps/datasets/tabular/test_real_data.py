@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.scoping import tenant_scope
 from apps.datasets.services import dataset_version_ingest
-from apps.datasets.tabular import iter_table
+from apps.datasets.tabular.services import iter_table
 
 GAPMINDER = Path(plotly.__file__).parent / "package_data" / "datasets" / "gapminder.csv.gz"
 

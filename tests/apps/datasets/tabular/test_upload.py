@@ -21,7 +21,8 @@ from apps.core.jobs import JobStatus
 from apps.core.scoping import tenant_scope
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.datasets.services import dataset_version_ingest
-from apps.datasets.tabular import SPLIT_COLUMN, iter_table
+from apps.datasets.tabular.services import iter_table
+from apps.datasets.tabular.splits import SPLIT_COLUMN
 from tests.conftest import png_bytes
 from tests.support.markets import HEADER, market_csv, market_rows, with_cell
 
@@ -33,19 +34,19 @@ def media_files() -> set[Path]:
     return {p.relative_to(root) for p in root.rglob("*") if p.is_file()}
 
 
-def upload_table(api, data: bytes, name: str = "markets.csv"):  # noqa: ANN001, ANN201
+def upload_table(api, data: bytes, name: str = "markets.csv"):
     upload = SimpleUploadedFile(name, data, content_type="text/csv")
     return api.post(DATASETS, {"name": "Markets", "kind": "tabular", "file": upload})
 
 
-def ingest(tenant, response):  # noqa: ANN001, ANN201
+def ingest(tenant, response):
     assert response.status_code == 202, response.content
     version = dataset_version_ingest(version_id=response.json()["id"])
     assert version.status == JobStatus.SUCCEEDED, version.error
     return version
 
 
-def canonical_rows(tenant, version) -> list[list[str]]:  # noqa: ANN001
+def canonical_rows(tenant, version) -> list[list[str]]:
     with tenant_scope(tenant.organization):
         return list(iter_table(version))
 
@@ -99,9 +100,9 @@ CATALOGUE = [
         ["Numeric column 'gdp_per_capita'", "row 4 ('abc')", "declare the column categorical"],
     ),
     (
-        "NaN",
-        market_csv(rows=with_cell(5, "population_m", "NaN")),
-        ["'population_m'", "row 7 ('NaN')", "not a finite number"],
+        "Infinity",
+        market_csv(rows=with_cell(5, "population_m", "Infinity")),
+        ["'population_m'", "row 7 ('Infinity')", "not a finite number"],
     ),
     (
         "infinity",
@@ -226,6 +227,22 @@ def test_it_detects_stats_missing_values_splits_and_the_target(api, tenant):
     assert version.split_ratios == {"train": 0.7, "validation": 0.15, "test": 0.15}
     codes = {p["code"] for p in version.health["problems"]}
     assert codes == {"missing"}  # warnings only: still trainable
+    assert version.health["trainable"] is True
+    canonical = canonical_rows(tenant, version)
+    assert canonical[4][2] == "" and canonical[8][2] == "" and canonical[10][1] == ""
+
+
+def test_it_reads_none_and_nan_as_missing_as_training_does(api, tenant):
+    rows = market_rows()
+    rows[3][2] = "NaN"
+    rows[7][2] = "nan"
+    rows[9][1] = "None"
+    version = ingest(tenant, upload_table(api, market_csv(rows=rows)))
+    columns = {c["name"]: c for c in version.schema["columns"]}
+    assert columns["population_m"]["type"] == "numeric"
+    assert columns["population_m"]["missing"] == 2
+    assert columns["region"]["missing"] == 1
+    assert "None" not in {t["value"] for t in columns["region"]["stats"]["top"]}
     assert version.health["trainable"] is True
     canonical = canonical_rows(tenant, version)
     assert canonical[4][2] == "" and canonical[8][2] == "" and canonical[10][1] == ""

@@ -15,7 +15,7 @@ from apps.datasets.services import dataset_create, dataset_version_ingest
 from tests.support.markets import market_csv, market_rows
 
 
-def tabular_version(tenant, data: bytes | None = None, ingest: bool = True):  # noqa: ANN001, ANN201
+def tabular_version(tenant, data: bytes | None = None, ingest: bool = True):
     version = dataset_create(
         organization=tenant.organization,
         user=tenant.user,
@@ -27,19 +27,19 @@ def tabular_version(tenant, data: bytes | None = None, ingest: bool = True):  # 
 
 
 @pytest.fixture
-def table(tenant):  # noqa: ANN001, ANN201
+def table(tenant):
     return tabular_version(tenant)
 
 
-def confirm_url(version) -> str:  # noqa: ANN001
+def confirm_url(version) -> str:
     return f"/api/v1/dataset-versions/{version.pk}/confirm/"
 
 
-def columns_of(version) -> dict[str, dict]:  # noqa: ANN001
+def columns_of(version) -> dict[str, dict]:
     return {c["name"]: c for c in version.schema["columns"]}
 
 
-def reload(tenant, version):  # noqa: ANN001, ANN201
+def reload(tenant, version):
     with tenant_scope(tenant.organization):
         return DatasetVersion.objects.get(pk=version.pk)
 
