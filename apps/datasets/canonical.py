@@ -43,6 +43,9 @@ _IDAT_AT = len(PNG_SIGNATURE) + 25  # the IDAT chunk follows the signature and I
 _ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KB window, no dictionary, "fastest" (checksum % 31 == 0)
 _STORED_BLOCK = 65535  # the most bytes a deflate stored block holds
 WEBP_QUALITY = 80
+#: a pack's appended images are written once this many bytes wait (and when it is closed)
+PACK_WRITE_BYTES = 4 * 1024 * 1024
+_PACK_WRITE_BUFFERS = 512  # well under IOV_MAX (1024), the most buffers one writev takes
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "JPEG"),
@@ -120,6 +123,8 @@ class _Pack:
         self.size = 0
         self.at: dict[str, Stored] = {}  # sha256 -> the image stored for it in this pack
         self._descriptor: int | None = None
+        self._pending: list[bytes | bytearray] = []  # appended, not written yet
+        self._pending_bytes = 0
 
     def add(self, canonical: Canonical) -> Stored:
         digest = canonical.sha256
@@ -146,16 +151,36 @@ class _Pack:
         return stored
 
     def _append(self, data: bytes | bytearray) -> int:
-        if self._descriptor is None:
-            self._descriptor = _create(self.destination.pack(self.batch))
         offset = self.size
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._descriptor, view) :]
+        self._pending.append(data)
+        self._pending_bytes += len(data)
         self.size += len(data)
+        if self._pending_bytes >= PACK_WRITE_BYTES or len(self._pending) >= _PACK_WRITE_BUFFERS:
+            self._write_pending()
         return offset
 
+    def _write_pending(self) -> None:
+        """Write what was appended in one system call: one write per image cost as much as
+        copying its bytes (ext4 reserves blocks and updates the inode on every call)."""
+        if not self._pending:
+            return
+        if self._descriptor is None:
+            self._descriptor = _create(self.destination.pack(self.batch))
+        written = os.writev(self._descriptor, self._pending)
+        if written < self._pending_bytes:  # cut short (a signal, a full disk): the rest, plainly
+            view = memoryview(b"".join(self._pending))[written:]
+            while view:
+                view = view[os.write(self._descriptor, view) :]
+        self._pending.clear()
+        self._pending_bytes = 0
+
     def close(self) -> None:
+        try:
+            self._write_pending()
+        finally:
+            self._close()
+
+    def _close(self) -> None:
         if self._descriptor is None:
             return
         try:
@@ -276,9 +301,9 @@ def store_batch(batch: list[bytes], destination: Destination, number: int) -> li
     """canonicalize() over a batch, the images written to pack `number` of `destination` by
     this process: only a few numbers per image go back to the ingesting process.
 
-    The unit of work of an ingestion worker process on local storage. Each image is written
-    as soon as it is decoded, so memory holds one decoded image at a time; a batch of which
-    no image could be read writes no file.
+    The unit of work of an ingestion worker process on local storage. A batch of which no
+    image could be read writes no file. Memory holds one decoded image and at most
+    PACK_WRITE_BYTES of stored ones waiting to be written.
     """
     pack = _Pack(destination, number)
     try:

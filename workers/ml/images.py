@@ -14,7 +14,7 @@ import re
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -54,7 +54,7 @@ class ImageDecodeError(ValueError):
 def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode untrusted image bytes into an upright 8-bit RGB image.
 
-    The file is verified, reopened (``verify`` leaves the image unusable), fully loaded, rotated
+    The file is verified (by formats whose ``verify`` checks anything), fully loaded, rotated
     by its EXIF orientation, reduced to its first frame and converted to RGB with any
     transparency composited on white.
 
@@ -73,13 +73,16 @@ def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXE
     if not data:
         raise ImageDecodeError("the file is empty")
     try:
-        with Image.open(io.BytesIO(data), formats=_allowed_formats()) as probe:
-            _check_size(probe.size, max_pixels)
-            probe.verify()
         # Not closed: it reads from memory, and once loaded its pixels are all it needs, so
         # an RGB image is returned as it is, without a copy.
         image = Image.open(io.BytesIO(data), formats=_allowed_formats())
         _check_size(image.size, max_pixels)
+        if type(image).verify is not ImageFile.ImageFile.verify:
+            # The format checks more than decoding does (PNG: every chunk's checksum), and
+            # verify() leaves the image unusable. Other formats' verify() only closes the file.
+            image.verify()
+            image = Image.open(io.BytesIO(data), formats=_allowed_formats())
+            _check_size(image.size, max_pixels)
         image.load()
         _exif_upright(image)
         if image.mode == "RGB" and "transparency" not in image.info:
