@@ -1,7 +1,7 @@
 """Loss and accuracy per epoch as small SVG line charts for the run page.
 
-Drawn on the server (no chart library): the page renders them on first paint and swaps in a
-fresh copy (?fragment=curves) when the run API reports a new epoch.
+Drawn on the server (no chart library): the page renders them on first paint, and its live
+fragment (?fragment=live) brings a fresh copy when an epoch has ended.
 """
 
 from __future__ import annotations
