@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules, import_string
 
 from apps.core.errors import ServiceError
-from apps.core.jobs import MAX_ATTEMPTS, JobModel, job_run
+from apps.core.jobs import MAX_ATTEMPTS, JobModel, JobStatus, job_run
 
 logger = logging.getLogger(__name__)
 
@@ -130,3 +130,18 @@ def job_execute(kind: JobKind, pk: Any) -> Any:
         expected=kind.expected,
         max_attempts=kind.max_attempts,
     )
+
+
+def job_queue_position(kind: JobKind, job: Any) -> int | None:
+    """1 for the next job its queue's workers will take, 2 after that, ...; None unless queued.
+
+    Workers serve every organization's jobs from one queue, so this counts them all, in the
+    order they were queued; only the number leaves the job layer.
+    """
+    if job.status != JobStatus.QUEUED:
+        return None
+    same_queue = {kind.queue_field: getattr(job, kind.queue_field)} if kind.queue_field else {}
+    ahead = kind.model_class.all_tenants.filter(
+        status=JobStatus.QUEUED, created_at__lt=job.created_at, **same_queue
+    ).count()
+    return ahead + 1

@@ -287,7 +287,6 @@ def _device() -> str | None:
 
 
 def _train_classifier(run: TrainingRun, template: Template, session: _RunSession) -> None:
-    from workers.ml.data import LabeledImage
     from workers.ml.device import pick_device
     from workers.ml.trainer import train_classifier
 
@@ -312,19 +311,7 @@ def _train_classifier(run: TrainingRun, template: Template, session: _RunSession
                 run,
                 f"Starting from the uploaded weights {run.model_config.pretrained_weights_name}.",
             )
-        by_split: dict[str, list[LabeledImage]] = {s: [] for s in Split.values}
-        ids: dict[str, list[str]] = {s: [] for s in Split.values}
-        for pk, name, offset, length, original_name, label, split in items:
-            by_split[split].append(
-                LabeledImage(
-                    path=paths[name],
-                    label=index[label],
-                    offset=offset,
-                    length=length,
-                    name=original_name,
-                )
-            )
-            ids[split].append(str(pk))
+        by_split, ids = _images_by_split(items, paths, index)
         result = train_classifier(
             config=config,
             labels=labels,
@@ -355,6 +342,29 @@ def _train_classifier(run: TrainingRun, template: Template, session: _RunSession
         throughput=result.images_per_second,
         summary=f"test accuracy {result.evaluation.accuracy:.1%}",
     )
+
+
+def _images_by_split(
+    items: list[tuple], paths: dict[str, Path], index: dict[str, int]
+) -> tuple[dict[str, list[Any]], dict[str, list[str]]]:
+    """The trainer's images per split, and the dataset item ids in the same order (so the
+    evaluation's mistakes can name their items)."""
+    from workers.ml.data import LabeledImage
+
+    by_split: dict[str, list[Any]] = {s: [] for s in Split.values}
+    ids: dict[str, list[str]] = {s: [] for s in Split.values}
+    for pk, name, offset, length, original_name, label, split in items:
+        by_split[split].append(
+            LabeledImage(
+                path=paths[name],
+                label=index[label],
+                offset=offset,
+                length=length,
+                name=original_name,
+            )
+        )
+        ids[split].append(str(pk))
+    return by_split, ids
 
 
 def tabular_features(schema: dict[str, Any]) -> dict[str, str]:
@@ -477,23 +487,7 @@ def _store_result(
         with open(result.bundle_path, "rb") as handle:
             model_version.file.save(path, File(handle), save=False)
         model_version.save()
-        # The final history is authoritative (exact epoch times, epochs of earlier attempts).
-        EpochMetric.objects.filter(run=run).delete()
-        EpochMetric.objects.bulk_create(
-            [
-                EpochMetric(
-                    organization=run.organization,
-                    run=run,
-                    epoch=epoch.epoch,
-                    train_loss=epoch.train_loss,
-                    train_accuracy=epoch.train_accuracy,
-                    val_loss=epoch.val_loss,
-                    val_accuracy=epoch.val_accuracy,
-                    seconds=epoch.seconds,
-                )
-                for epoch in result.history
-            ]
-        )
+        _epochs_replace(run, result.history)
         checkpoint = locked.checkpoint
         job_finish(
             run,
@@ -511,3 +505,23 @@ def _store_result(
         transaction.on_commit(lambda: stored_delete(checkpoint))
     run_log_append(run, f"Done: {summary}. Stored as version {number}.")
     return model_version
+
+
+def _epochs_replace(run: TrainingRun, history: list[Any]) -> None:
+    """The final history is authoritative (exact epoch times, epochs of earlier attempts)."""
+    EpochMetric.objects.filter(run=run).delete()
+    EpochMetric.objects.bulk_create(
+        [
+            EpochMetric(
+                organization=run.organization,
+                run=run,
+                epoch=epoch.epoch,
+                train_loss=epoch.train_loss,
+                train_accuracy=epoch.train_accuracy,
+                val_loss=epoch.val_loss,
+                val_accuracy=epoch.val_accuracy,
+                seconds=epoch.seconds,
+            )
+            for epoch in history
+        ]
+    )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.core.jobs import JobStatus
+from apps.core.job_registry import job_queue_position
 from apps.datasets.models import Dataset
+from apps.training.jobs import TRAIN
 from apps.training.models import ModelVersion, TrainingRun
 from apps.training.templates import TABULAR_REGRESSION, TEMPLATES
 
@@ -14,16 +15,9 @@ def run_queue_position(run: TrainingRun) -> int | None:
     """1 for the next run its queue's workers will take, 2 after that, ...; None unless queued.
 
     Counts every organization's queued runs on the same queue (only the number is shown), in
-    the order they were queued.
+    the order they were queued: the job layer's count, which alone may look across tenants.
     """
-    if run.status != JobStatus.QUEUED:
-        return None
-    ahead = (
-        TrainingRun.objects.for_organization(run.organization_id)
-        .filter(status=JobStatus.QUEUED, queue=run.queue, created_at__lt=run.created_at)
-        .count()
-    )
-    return ahead + 1
+    return job_queue_position(TRAIN, run)
 
 
 def run_log_tail(run: TrainingRun, lines: int = 50) -> list[str]:

@@ -146,10 +146,42 @@ def model_config_weights_attach(
         PayloadTooLarge: over LEPTON_MAX_WEIGHTS_MB.
         QuotaExceeded: over the organization's storage quota.
     """
-    from workers.ml.architectures import build_model, load_pretrained
-
     template = template_get(model_config.template)
     name = Path(upload.name or "weights.pth").name[:255]
+    _check_weights_upload(model_config, template, upload, name=name)
+    organization = model_config.organization
+    with tempfile.NamedTemporaryFile(prefix="lepton-weights-", suffix=".pt") as local:
+        for chunk in upload.chunks():
+            local.write(chunk)
+        local.flush()
+        _check_weights_fit(model_config, template, Path(local.name), name=name)
+        local.seek(0)
+        previous = model_config.pretrained_weights.name
+        stored = default_storage.save(
+            f"orgs/{organization.pk}/weights/{model_config.pk}-{uuid.uuid4().hex}.pt", File(local)
+        )
+    ModelConfig.objects.for_organization(organization).filter(pk=model_config.pk).update(
+        pretrained_weights=stored,
+        pretrained_weights_name=name,
+        pretrained_weights_bytes=upload.size,
+        updated_at=timezone.now(),
+    )
+    stored_delete(previous)
+    audit_record(
+        organization=organization,
+        actor=user,
+        action="model.weights",
+        target=model_config,
+        data={"file": name, "bytes": upload.size},
+    )
+    model_config.refresh_from_db()
+    return model_config
+
+
+def _check_weights_upload(
+    model_config: ModelConfig, template: Template, upload: UploadedFile, *, name: str
+) -> None:
+    """Refuse weights for a table template, an empty or too large file, or one over quota."""
     if template.task != IMAGE_CLASSIFICATION:
         raise InvalidInput(
             f"Template {template.key} learns from a table and starts from scratch; pretrained "
@@ -179,45 +211,26 @@ def model_config_weights_attach(
             "need or ask a platform admin for a larger quota.",
             field="file",
         )
+
+
+def _check_weights_fit(
+    model_config: ModelConfig, template: Template, path: Path, *, name: str
+) -> None:
+    """Load the weights (weights only: no code in them runs) into the template's model."""
+    from workers.ml.architectures import build_model, load_pretrained
+
     labels = model_config.dataset_version.labels
-    with tempfile.NamedTemporaryFile(prefix="lepton-weights-", suffix=".pt") as local:
-        for chunk in upload.chunks():
-            local.write(chunk)
-        local.flush()
-        try:
-            load_pretrained(
-                build_model(template.key, num_classes=max(2, len(labels))),
-                template.key,
-                Path(local.name),
-            )
-        except ValueError as exc:
-            message = str(exc).replace(Path(local.name).name, f"'{name}'")
-            raise InvalidInput(
-                f"{message}. Upload a state dict saved with torch.save(model.state_dict()) "
-                f"from a {template.name}, or a model file of this template.",
-                field="file",
-            )
-        local.seek(0)
-        previous = model_config.pretrained_weights.name
-        stored = default_storage.save(
-            f"orgs/{organization.pk}/weights/{model_config.pk}-{uuid.uuid4().hex}.pt", File(local)
+    try:
+        load_pretrained(
+            build_model(template.key, num_classes=max(2, len(labels))), template.key, path
         )
-    ModelConfig.objects.for_organization(organization).filter(pk=model_config.pk).update(
-        pretrained_weights=stored,
-        pretrained_weights_name=name,
-        pretrained_weights_bytes=upload.size,
-        updated_at=timezone.now(),
-    )
-    stored_delete(previous)
-    audit_record(
-        organization=organization,
-        actor=user,
-        action="model.weights",
-        target=model_config,
-        data={"file": name, "bytes": upload.size},
-    )
-    model_config.refresh_from_db()
-    return model_config
+    except ValueError as exc:
+        message = str(exc).replace(path.name, f"'{name}'")
+        raise InvalidInput(
+            f"{message}. Upload a state dict saved with torch.save(model.state_dict()) "
+            f"from a {template.name}, or a model file of this template.",
+            field="file",
+        )
 
 
 def training_run_start(*, model_config: ModelConfig, user: Any) -> TrainingRun:
