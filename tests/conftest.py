@@ -99,8 +99,8 @@ def ready_version(tenant):
 def trained_model_version(tenant: Tenant, version: Any, **knobs: Any):
     """Configure and train a LeptonNet on `version` for real (a few seconds on the CPU)."""
     from apps.core.scoping import tenant_scope
-    from apps.training.models import ModelVersion
     from apps.training.execution import training_run_execute
+    from apps.training.models import ModelVersion
     from apps.training.services import model_config_create, training_run_start
 
     config = model_config_create(

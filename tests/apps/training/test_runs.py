@@ -22,8 +22,8 @@ from apps.analytics.models import UsageEvent
 from apps.core.jobs import MAX_ATTEMPTS, JobStatus, job_claim
 from apps.core.scoping import tenant_scope
 from apps.datasets.services import dataset_version_ingest
-from apps.training.models import EpochMetric, ModelVersion, TrainingRun
 from apps.training.execution import training_run_execute
+from apps.training.models import EpochMetric, ModelVersion, TrainingRun
 from apps.training.services import (
     model_config_create,
     training_run_cancel,

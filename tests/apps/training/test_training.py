@@ -11,8 +11,8 @@ from apps.core.jobs import JobStatus
 from apps.datasets.models import DatasetItem, Split
 from apps.datasets.services import dataset_create, dataset_version_ingest
 from apps.datasets.stored import item_read
-from apps.training.models import EpochMetric, ModelConfig, ModelVersion, TrainingRun
 from apps.training.execution import training_run_execute
+from apps.training.models import EpochMetric, ModelConfig, ModelVersion, TrainingRun
 from tests.conftest import zip_upload
 from workers.ml.images import decode_image
 from workers.ml.predictor import Predictor

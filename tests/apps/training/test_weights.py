@@ -14,8 +14,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
 from apps.core.jobs import JobStatus
-from apps.training.models import ModelConfig, TrainingRun
 from apps.training.execution import training_run_execute
+from apps.training.models import ModelConfig, TrainingRun
 from apps.training.services import model_config_create
 from workers.ml.architectures import build_model
 
