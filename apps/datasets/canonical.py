@@ -2,8 +2,8 @@
 
 Ingestion decodes images in worker processes (see apps.datasets.ingest): this module is what
 they import, so it must stay free of Django and the ORM (it imports only Pillow, numpy, ISA-L,
-workers.ml.images and apps.datasets.archives to read zip entries) and trade in bytes and small
-values, which cross a process boundary cheaply.
+workers.ml.images and apps.datasets.archives.zip_entries to read zip entries) and trade in
+bytes and small values, which cross a process boundary cheaply.
 
 The stored form of every image is a PNG re-encoded from the decoded pixels, never the uploaded
 bytes: a file that is both an image and something else (a polyglot with a trailing script,
@@ -27,7 +27,7 @@ import numpy as np
 from isal import isal_zlib
 from PIL import Image
 
-from apps.datasets.archives import ZipPlace, read_zip_entry
+from apps.datasets.archives.zip_entries import ZipPlace, read_zip_entry
 from workers.ml.images import ImageDecodeError, decode_image
 
 # Pillow imports its format plugins on the first image it opens, some 30 ms. Decoding processes
@@ -319,7 +319,8 @@ def store_zip_entries(
     its own map of the file: the ingesting process sends where they are, not their bytes.
 
     Each result is (bytes unpacked, what store_batch gives), or None for an entry that is not
-    plain (apps.datasets.archives.read_zip_entry), which the ingesting process reads itself.
+    plain (apps.datasets.archives.zip_entries.read_zip_entry), which the ingesting process
+    reads itself.
     """
     results: list[tuple[int, Stored | str] | None] = []
     pack = _Pack(destination, number)
