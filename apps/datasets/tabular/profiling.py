@@ -228,10 +228,10 @@ def _numeric_problems(name: str, p: dict[str, Any]) -> list[dict[str, Any]]:
                 "severity": "blocking",
                 "message": ngettext(
                     "Column '%(column)s' has %(n)d value that is not a finite number "
-                    "(NaN or infinity), in row %(rows)s. Write the number, or leave the "
+                    "(infinity, or too large), in row %(rows)s. Write the number, or leave the "
                     "cell empty when the value is unknown.",
                     "Column '%(column)s' has %(n)d values that are not finite numbers "
-                    "(NaN or infinity), in rows %(rows)s. Write the numbers, or leave the "
+                    "(infinity, or too large), in rows %(rows)s. Write the numbers, or leave the "
                     "cells empty when the values are unknown.",
                     p["nonfinite"],
                 )
