@@ -1,7 +1,23 @@
-from django.contrib import admin
+"""Users and API keys in the admin.
+
+A key made here would have a secret nobody was shown, so keys are made by their owners only.
+Staff may rename one or revoke it (through the service, audited); a key is not deleted: its
+usage events and audit entries keep pointing at it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.accounts.models import ApiKey, User
+from apps.accounts.services import api_key_revoke
 from apps.core.admin import TenantModelAdmin
 
 
@@ -21,5 +37,31 @@ class UserAdmin(BaseUserAdmin):
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantModelAdmin):
     list_display = ["name", "organization", "created_by", "prefix", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "key_hash"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["organization", "created_by"]
     search_fields = ["name", "prefix", "organization__name"]
+    fields = [
+        "name",
+        "organization",
+        "created_by",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    readonly_fields = fields[1:]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description=_("Revoke the selected keys"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
+        keys = [key for key in queryset if key.revoked_at is None]
+        for key in keys:
+            api_key_revoke(key=key, actor=request.user)
+        message = ngettext("Revoked %(n)d key.", "Revoked %(n)d keys.", len(keys))
+        self.message_user(request, message % {"n": len(keys)}, messages.SUCCESS)

@@ -1,0 +1,100 @@
+"""Staff set an organization's quota as people write sizes, and see what it uses beside it."""
+
+import pytest
+from django.contrib import admin
+
+from apps.tenants.models import Membership, Organization, Role
+from tests.support.admin import admin_rows, admin_url, platform_admin
+
+
+@pytest.fixture
+def staff(client, db):
+    client.force_login(platform_admin())
+    return client
+
+
+def _form(organization, **changes):
+    data = {
+        "name": organization.name,
+        "slug": organization.slug,
+        "region": organization.region,
+        "is_active": "on",
+        "storage_quota_bytes": str(organization.storage_quota_bytes),
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+    }
+    return data | changes
+
+
+def test_it_lists_quotas_and_storage_used_in_readable_units(staff, tenant, outsider):
+    admin_rows(tenant)
+    listing = staff.get(admin_url(Organization)).content.decode()
+    assert "5 GB" in listing  # the default quota, 5368709120 bytes
+    assert "1.5 MB" in listing  # 2 KB uploaded + 1.5 MB stored, rounded
+    assert "5368709120" not in listing
+    column = admin.site._registry[Organization].list_display.index("used")
+    most_used_first = staff.get(f"{admin_url(Organization)}?o=-{column}").content.decode()
+    assert most_used_first.index("Acme Vision") < most_used_first.index("Rival Labs")
+    least_used_first = staff.get(f"{admin_url(Organization)}?o={column}").content.decode()
+    assert least_used_first.index("Rival Labs") < least_used_first.index("Acme Vision")
+
+
+def test_it_sets_a_quota_typed_as_a_size(staff, tenant):
+    organization = tenant.organization
+    page = staff.get(admin_url(Organization, "change", organization.pk)).content.decode()
+    assert 'value="5 GB"' in page
+    response = staff.post(
+        admin_url(Organization, "change", organization.pk),
+        _form(organization, storage_quota_bytes="20 GB", region="apac"),
+    )
+    assert response.status_code == 302
+    organization.refresh_from_db()
+    assert organization.storage_quota_bytes == 20 * 1024**3
+    assert organization.region == "apac"
+
+
+def test_it_keeps_a_quota_that_is_not_a_round_size_when_saved_unchanged(staff, tenant):
+    organization = tenant.organization
+    Organization.objects.filter(pk=organization.pk).update(storage_quota_bytes=5 * 1024**3 + 1)
+    organization.refresh_from_db()
+    page = staff.get(admin_url(Organization, "change", organization.pk)).content.decode()
+    assert 'value="5368709121"' in page
+    staff.post(admin_url(Organization, "change", organization.pk), _form(organization))
+    organization.refresh_from_db()
+    assert organization.storage_quota_bytes == 5 * 1024**3 + 1
+
+
+def test_it_says_what_a_size_may_look_like(staff, tenant):
+    organization = tenant.organization
+    response = staff.post(
+        admin_url(Organization, "change", organization.pk),
+        _form(organization, storage_quota_bytes="lots"),
+    )
+    assert response.status_code == 200
+    assert "is not a size: write a number of bytes, or one with KB, MB, GB or TB" in (
+        response.content.decode().replace("&#x27;", "'")
+    )
+    organization.refresh_from_db()
+    assert organization.storage_quota_bytes == 5 * 1024**3
+
+
+def test_it_deactivates_an_organization_instead_of_deleting_it(staff, tenant):
+    organization = tenant.organization
+    url = admin_url(Organization, "delete", organization.pk)
+    assert staff.post(url, {"post": "yes"}).status_code == 403
+    staff.post(
+        admin_url(Organization, "change", organization.pk), _form(organization, is_active="")
+    )
+    organization.refresh_from_db()
+    assert organization.is_active is False
+
+
+def test_it_changes_a_members_role(staff, tenant):
+    membership = Membership.objects.get(organization=tenant.organization)
+    response = staff.post(
+        admin_url(Membership, "change", membership.pk),
+        {"user": membership.user_id, "organization": membership.organization_id, "role": "admin"},
+    )
+    assert response.status_code == 302
+    membership.refresh_from_db()
+    assert membership.role == Role.ADMIN
