@@ -29,14 +29,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from apps.datasets.models import DatasetItem, DatasetVersion, Split
+from workers.ml.cells import SPLITS
 
 BLOCKING = "blocking"
 WARNING = "warning"
 #: above this, the largest class outnumbers the smallest enough to skew a model
 IMBALANCE_WARNING = 10.0
 #: histogram buckets of the longer image side, in pixels (the last is open-ended)
-SIZE_BUCKETS = (64, 128, 256, 512, 1024, 2048)
-SPLITS = (Split.TRAIN, Split.VALIDATION, Split.TEST)
+SIZE_BUCKETS: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
 
 
 def health_report(
@@ -59,9 +59,9 @@ def health_report(
     rows = items
     if rows is None:
         rows = list(
-            DatasetItem.all_tenants.filter(version=version).values_list(
-                "label", "split", "width", "height", "original_format"
-            )
+            DatasetItem.objects.for_organization(version.organization_id)
+            .filter(version=version)
+            .values_list("label", "split", "width", "height", "original_format")
         )
     classes: dict[str, dict[str, int]] = {}
     for label, split, *_rest in rows:

@@ -19,12 +19,11 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from apps.datasets.health import SIZE_BUCKETS
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
 
 SPLITS: tuple[str, ...] = tuple(Split.values)
 GALLERY_PAGE_SIZE = 48
-#: buckets of the size histogram when a version's report has none (longest side, pixels)
-SIZE_BUCKETS: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
 
 #: how to fix the blocking problems found from the counts of versions without a stored report
 FIXES: dict[str, Any] = {

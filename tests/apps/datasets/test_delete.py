@@ -212,7 +212,8 @@ def test_an_ingestion_reusing_images_of_a_dataset_deleted_meanwhile_keeps_its_ow
 
     from apps.core.jobs import ProgressReporter
     from apps.datasets.deletion import dataset_delete
-    from apps.datasets.ingest import _Ingestion, _Row
+    from apps.datasets.ingest.rows import ItemRow
+    from apps.datasets.ingest.run import Ingestion
 
     first = ingested(tenant, "first", zip_bytes(class_images(2, seed=4)))
     item = DatasetItem.all_tenants.filter(version=first).first()
@@ -220,12 +221,12 @@ def test_an_ingestion_reusing_images_of_a_dataset_deleted_meanwhile_keeps_its_ow
     later = dataset_create(
         organization=tenant.organization, user=tenant.user, name="later", upload=zip_upload()
     )
-    run = _Ingestion(version=later, reporter=ProgressReporter(later))
+    run = Ingestion(version=later, reporter=ProgressReporter(later))
     own = f"{run.packs_folder}/{run.destination.pack_name(0)}"
     Path(settings.MEDIA_ROOT, own).parent.mkdir(parents=True)
     Path(settings.MEDIA_ROOT, own).write_bytes(png)
     own_location = (own, 0, len(png), own, 0, len(png))
-    row = _Row(
+    row = ItemRow(
         *(item.file.name, item.file_offset, item.file_length),
         *(item.thumbnail.name, item.thumbnail_offset, item.thumbnail_length),
         original_name="a.png",

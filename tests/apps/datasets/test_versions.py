@@ -18,7 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded
 from apps.core.jobs import JobStatus
-from apps.datasets.ingest import PARALLEL_MIN_IMAGES, _split_sizes, assign_splits
+from apps.datasets.ingest import PARALLEL_MIN_IMAGES, split_sizes
 from apps.datasets.models import DatasetItem, DatasetKind, DatasetVersion, Split
 from apps.datasets.services import dataset_create, dataset_version_ingest
 from apps.datasets.stored import item_read
@@ -170,7 +170,7 @@ def test_new_images_fill_what_each_split_lacks(tenant, outsider, ready_version):
         ).pk
     )
     counts = version.class_counts["circle"]
-    n_test, n_val = _split_sizes(20, RATIOS)
+    n_test, n_val = split_sizes(20, RATIOS)
     assert (counts["total"], counts["test"], counts["validation"]) == (20, n_test, n_val)
     before = ready_version.class_counts["circle"]
     new_splits = Counter(
@@ -178,23 +178,6 @@ def test_new_images_fill_what_each_split_lacks(tenant, outsider, ready_version):
     )
     assert new_splits[Split.TEST] == n_test - before["test"]
     assert new_splits[Split.VALIDATION] == n_val - before["validation"]
-
-
-def test_splits_of_new_images_are_deterministic():
-    existing = {"a": {Split.TRAIN: 8, Split.VALIDATION: 2, Split.TEST: 2}}
-    new = {f"k{i}": "a" for i in range(8)} | {f"b{i}": "b" for i in range(5)}
-    first = assign_splits(new, seed=3, existing=existing)
-    assert first == assign_splits(dict(reversed(list(new.items()))), seed=3, existing=existing)
-    assert Counter(first[k] for k in new if k.startswith("k")) == {
-        Split.TRAIN: 6,
-        Split.VALIDATION: 1,
-        Split.TEST: 1,
-    }
-    assert Counter(first[k] for k in new if k.startswith("b")) == {
-        Split.TRAIN: 3,
-        Split.VALIDATION: 1,
-        Split.TEST: 1,
-    }
 
 
 def test_custom_ratios_and_seed_are_kept_by_new_versions(tenant, outsider, ready_version):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import random
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from django.utils import timezone
 
 from apps.core.jobs import FINISHED, JobBusy, JobStatus
 from apps.core.scoping import tenant_scope
-from apps.datasets.ingest import PARALLEL_MIN_IMAGES, TEST_SHARE, VALIDATION_SHARE, assign_splits
+from apps.datasets.ingest import PARALLEL_MIN_IMAGES
 from apps.datasets.models import DatasetItem, DatasetVersion, Split
 from apps.datasets.services import dataset_create, dataset_version_ingest
 from apps.datasets.stored import item_read
@@ -81,39 +80,6 @@ def test_it_marks_the_version_ready_with_a_message(ready_version):
     assert ready_version.lease_expires_at is None
     assert str(ready_version.item_count) in ready_version.message
     assert ready_version.skipped == []
-
-
-@pytest.mark.parametrize("sizes", [[1, 2, 3, 4, 7, 12, 20, 101], [3, 3], [50]])
-def test_splits_are_stratified_and_do_not_depend_on_order(sizes):
-    labels_by_key = {
-        f"{label}-{i:04d}": label
-        for label, n in zip((f"class{k}" for k in range(len(sizes))), sizes, strict=True)
-        for i in range(n)
-    }
-    splits = assign_splits(labels_by_key)
-
-    keys = list(labels_by_key)
-    random.Random(1).shuffle(keys)
-    shuffled = {key: labels_by_key[key] for key in keys}
-    assert assign_splits(shuffled) == splits
-    assert set(splits) == set(labels_by_key)
-
-    for label, n in zip((f"class{k}" for k in range(len(sizes))), sizes, strict=True):
-        per_split = Counter(splits[k] for k, v in labels_by_key.items() if v == label)
-        if n >= 3:
-            assert per_split[Split.TEST] >= 1
-            assert per_split[Split.VALIDATION] >= 1
-            assert per_split[Split.TRAIN] >= 1
-            # About the published shares, rounded to whole items.
-            assert abs(per_split[Split.TEST] - n * TEST_SHARE) <= 1
-            assert abs(per_split[Split.VALIDATION] - n * VALIDATION_SHARE) <= 1
-        else:
-            assert per_split == Counter({Split.TRAIN: n})
-
-
-def test_a_different_seed_gives_a_different_split():
-    labels_by_key = {f"k{i}": "a" for i in range(40)}
-    assert assign_splits(labels_by_key, seed=0) != assign_splits(labels_by_key, seed=1)
 
 
 def worker_died(version: DatasetVersion) -> None:
