@@ -25,9 +25,16 @@ def org_page(required_role: str = Role.MEMBER) -> Callable:
     """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @login_required
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated and request.headers.get("HX-Request"):
+                # A live fragment polled after the session ended: send the whole page to the
+                # login form instead of swapping the login form into the fragment.
+                return _htmx_login_redirect(request)
+            return logged_in(request, *args, **kwargs)
+
+        @login_required
+        def logged_in(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             organization, role = organization_for_request(request)
             if organization is None:
                 return render(request, "core/no_organization.html", status=403)
@@ -43,6 +50,18 @@ def org_page(required_role: str = Role.MEMBER) -> Callable:
         return wrapper
 
     return decorator
+
+
+def _htmx_login_redirect(request: HttpRequest) -> HttpResponse:
+    from urllib.parse import urlsplit
+
+    from django.conf import settings
+    from django.contrib.auth.views import redirect_to_login
+
+    page = urlsplit(request.headers.get("HX-Current-URL", "")).path or request.path
+    response = HttpResponse(status=204)
+    response["HX-Redirect"] = redirect_to_login(page, settings.LOGIN_URL)["Location"]
+    return response
 
 
 def render_with_error(

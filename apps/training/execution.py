@@ -379,7 +379,7 @@ def tabular_features(schema: dict[str, Any]) -> dict[str, str]:
 
 def tabular_records(schema: dict[str, Any], rows: Iterator[dict[str, str]]) -> Iterator[dict]:
     """Rows of the canonical table as the trainer reads them: booleans as 1.0/0.0/None."""
-    from apps.datasets.tabular import boolean_value
+    from workers.ml.cells import boolean_value
 
     booleans = [c["name"] for c in schema["columns"] if c["type"] == "boolean"]
     for row in rows:

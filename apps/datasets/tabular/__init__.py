@@ -73,14 +73,12 @@ from apps.datasets.tabular.services import (
     tabular_version_confirm,
 )
 from apps.datasets.tabular.splits import SPLIT_COLUMN, assign_splits, split_ratios
-from workers.ml.cells import boolean_value
 
 __all__ = [
     "ROLES",
     "SPLIT_COLUMN",
     "TYPES",
     "assign_splits",
-    "boolean_value",  # apps.training.services imports it from here until it reads workers.ml.cells
     "ingest_tabular",
     "inspect_csv",
     "iter_table",
