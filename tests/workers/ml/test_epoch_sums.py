@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from workers.ml.loop import _FOLD_EVERY, Predictions, _EpochSums
+from workers.ml.epoch_sums import FOLD_EVERY, EpochSums, Predictions
 
 CPU = torch.device("cpu")
 
@@ -34,15 +34,15 @@ def _exact(batches: list[tuple[torch.Tensor, int, Predictions]]) -> tuple[float,
     return loss, hits / seen
 
 
-@pytest.mark.parametrize("steps", [1, 7, 2 * _FOLD_EVERY + 3])
+@pytest.mark.parametrize("steps", [1, 7, 2 * FOLD_EVERY + 3])
 @pytest.mark.parametrize("as_counts", [False, True])
 def test_deferred_sums_match_the_step_by_step_ones(steps: int, as_counts: bool) -> None:
     batches = _batches(steps)
     if as_counts:  # steps that count their hits themselves
         batches = [(loss, count, p.hits()) for loss, count, p in batches]  # type: ignore[misc]
     exact_loss, exact_accuracy = _exact(_batches(steps))
-    now = _EpochSums(CPU, deferred=False)
-    later = _EpochSums(CPU, deferred=True)
+    now = EpochSums(CPU, deferred=False)
+    later = EpochSums(CPU, deferred=True)
     for loss, count, correct in batches:
         now.add(loss, count, correct)
         later.add(loss, count, correct)
@@ -51,7 +51,7 @@ def test_deferred_sums_match_the_step_by_step_ones(steps: int, as_counts: bool) 
         assert loss == pytest.approx(exact_loss, rel=1e-6)
         assert accuracy == exact_accuracy
     # Reading now and then on the way gives what one read at the end gives.
-    middle = _EpochSums(CPU, deferred=True)
+    middle = EpochSums(CPU, deferred=True)
     for i, (loss, count, correct) in enumerate(batches):
         middle.add(loss, count, correct)
         if i % 5 == 0:
@@ -63,7 +63,7 @@ def test_step_by_step_sums_are_those_of_a_plain_loop() -> None:
     batches = _batches(20)
     loss_sum = torch.zeros(())
     hits = 0
-    sums = _EpochSums(CPU, deferred=False)
+    sums = EpochSums(CPU, deferred=False)
     for loss, count, predictions in batches:
         loss_sum += loss * count
         hits += int((predictions.logits.argmax(dim=1) == predictions.targets).sum())
@@ -74,7 +74,7 @@ def test_step_by_step_sums_are_those_of_a_plain_loop() -> None:
 
 def test_sums_without_accuracy() -> None:
     for deferred in (False, True):
-        sums = _EpochSums(CPU, deferred=deferred)
+        sums = EpochSums(CPU, deferred=deferred)
         sums.add(torch.tensor(2.0), 4, None)
         sums.add(torch.tensor(1.0), 2, None)
         assert sums.means() == (pytest.approx(10.0 / 6), None)
@@ -85,9 +85,9 @@ def test_sums_without_accuracy() -> None:
 def test_deferred_sums_on_cuda() -> None:
     batches = [
         (loss.cuda(), count, Predictions(p.logits.cuda().bfloat16(), p.targets.cuda()))
-        for loss, count, p in _batches(_FOLD_EVERY + 9)
+        for loss, count, p in _batches(FOLD_EVERY + 9)
     ]
-    sums = _EpochSums(torch.device("cuda"), deferred=True)
+    sums = EpochSums(torch.device("cuda"), deferred=True)
     for loss, count, predictions in batches:
         sums.add(loss, count, predictions)
     exact = _exact(
