@@ -115,22 +115,37 @@ def _problem(code: str, severity: str, message: str) -> dict[str, str]:
 def _problems(
     version: DatasetVersion, report: dict[str, Any], totals: dict[str, int]
 ) -> list[dict[str, str]]:
-    problems = []
-    by_manifest = version.split_source == "manifest"
-    if len(totals) < 2:
-        only = f" ('{next(iter(totals))}')" if totals else ""
-        problems.append(
-            _problem(
-                "single_class",
-                BLOCKING,
-                _(
-                    "Only %(n)d class%(only)s was found; a classifier needs at least 2. Add a "
-                    "folder of images for another class (or manifest rows with another label)."
-                )
-                % {"n": len(totals), "only": only},
-            )
-        )
     split_totals = {s: sum(c[s] for c in report["classes"].values()) for s in SPLITS}
+    found = [
+        _single_class(totals),
+        *_empty_splits(split_totals, by_manifest=version.split_source == "manifest"),
+        _empty_validation(totals, split_totals),
+        _small_classes(report),
+        _imbalance(report, totals),
+        _duplicates(report),
+        _leakage(report),
+        _skipped_files(report),
+    ]
+    return [problem for problem in found if problem is not None]
+
+
+def _single_class(totals: dict[str, int]) -> dict[str, str] | None:
+    if len(totals) >= 2:
+        return None
+    only = f" ('{next(iter(totals))}')" if totals else ""
+    return _problem(
+        "single_class",
+        BLOCKING,
+        _(
+            "Only %(n)d class%(only)s was found; a classifier needs at least 2. Add a "
+            "folder of images for another class (or manifest rows with another label)."
+        )
+        % {"n": len(totals), "only": only},
+    )
+
+
+def _empty_splits(split_totals: dict[str, int], *, by_manifest: bool) -> list[dict[str, str]]:
+    problems = []
     for split in (Split.TRAIN, Split.TEST):
         if split_totals[split]:
             continue
@@ -150,108 +165,121 @@ def _problems(
                 _("The %(split)s split is empty. ") % {"split": split} + fix % {"split": split},
             )
         )
-    if totals and not split_totals[Split.VALIDATION]:
-        problems.append(
-            _problem(
-                "empty_validation",
-                WARNING,
-                _(
-                    "The validation split is empty, so training cannot report how well the model "
-                    "generalises while it learns. Add images (at least 3 per class) or put some "
-                    "in the validation split."
-                ),
-            )
-        )
-    small = report["small_classes"]
-    if small:
-        problems.append(
-            _problem(
-                "small_classes",
-                WARNING,
-                ngettext(
-                    "Class %(labels)s has fewer than %(min)d images; a model learns it poorly. "
-                    "Add images to reach at least %(min)d.",
-                    "Classes %(labels)s have fewer than %(min)d images; a model learns them "
-                    "poorly. Add images to reach at least %(min)d each.",
-                    len(small),
-                )
-                % {"labels": _quoted(small), "min": report["min_per_class"]},
-            )
-        )
-    if report["imbalance_ratio"] > IMBALANCE_WARNING:
-        largest = max(totals, key=lambda label: totals[label])
-        smallest = min(totals, key=lambda label: totals[label])
-        problems.append(
-            _problem(
-                "imbalance",
-                WARNING,
-                _(
-                    "The largest class ('%(big)s', %(nb)d images) has %(ratio)s times as many "
-                    "images as the smallest ('%(small)s', %(ns)d); the model will favour "
-                    "'%(big)s'. Add images to the small classes or leave some of the large ones "
-                    "out."
-                )
-                % {
-                    "big": largest,
-                    "nb": totals[largest],
-                    "small": smallest,
-                    "ns": totals[smallest],
-                    "ratio": f"{report['imbalance_ratio']:g}",
-                },
-            )
-        )
-    duplicates = report["duplicates"]
-    if duplicates:
-        copies = sum(len(d["paths"]) - 1 for d in duplicates)
-        problems.append(
-            _problem(
-                "duplicates",
-                WARNING,
-                ngettext(
-                    "%(n)d image is an exact copy of another; only the first copy was kept. "
-                    "Remove the copy from your upload.",
-                    "%(n)d images are exact copies of others; only the first copy of each was "
-                    "kept. Remove the copies from your upload.",
-                    copies,
-                )
-                % {"n": copies},
-            )
-        )
-    if report["leakage"]:
-        n = len(report["leakage"])
-        problems.append(
-            _problem(
-                "leakage",
-                WARNING,
-                ngettext(
-                    "%(n)d image was put in more than one split (e.g. train and test) under "
-                    "different names; testing on an image the model trained on overstates its "
-                    "accuracy. Only the first copy was kept; fix the split column of the "
-                    "manifest.",
-                    "%(n)d images were put in more than one split (e.g. train and test) under "
-                    "different names; testing on images the model trained on overstates its "
-                    "accuracy. Only the first copy of each was kept; fix the split column of "
-                    "the manifest.",
-                    n,
-                )
-                % {"n": n},
-            )
-        )
-    if report["skipped"]:
-        problems.append(
-            _problem(
-                "skipped_files",
-                WARNING,
-                ngettext(
-                    "%(n)d file was skipped; the list of skipped files says why and how to fix it.",
-                    "%(n)d files were skipped; the list of skipped files says why and how to fix "
-                    "each.",
-                    report["skipped"],
-                )
-                % {"n": report["skipped"]},
-            )
-        )
     return problems
+
+
+def _empty_validation(
+    totals: dict[str, int], split_totals: dict[str, int]
+) -> dict[str, str] | None:
+    if not totals or split_totals[Split.VALIDATION]:
+        return None
+    return _problem(
+        "empty_validation",
+        WARNING,
+        _(
+            "The validation split is empty, so training cannot report how well the model "
+            "generalises while it learns. Add images (at least 3 per class) or put some "
+            "in the validation split."
+        ),
+    )
+
+
+def _small_classes(report: dict[str, Any]) -> dict[str, str] | None:
+    small = report["small_classes"]
+    if not small:
+        return None
+    return _problem(
+        "small_classes",
+        WARNING,
+        ngettext(
+            "Class %(labels)s has fewer than %(min)d images; a model learns it poorly. "
+            "Add images to reach at least %(min)d.",
+            "Classes %(labels)s have fewer than %(min)d images; a model learns them "
+            "poorly. Add images to reach at least %(min)d each.",
+            len(small),
+        )
+        % {"labels": _quoted(small), "min": report["min_per_class"]},
+    )
+
+
+def _imbalance(report: dict[str, Any], totals: dict[str, int]) -> dict[str, str] | None:
+    if report["imbalance_ratio"] <= IMBALANCE_WARNING:
+        return None
+    largest = max(totals, key=lambda label: totals[label])
+    smallest = min(totals, key=lambda label: totals[label])
+    return _problem(
+        "imbalance",
+        WARNING,
+        _(
+            "The largest class ('%(big)s', %(nb)d images) has %(ratio)s times as many "
+            "images as the smallest ('%(small)s', %(ns)d); the model will favour "
+            "'%(big)s'. Add images to the small classes or leave some of the large ones "
+            "out."
+        )
+        % {
+            "big": largest,
+            "nb": totals[largest],
+            "small": smallest,
+            "ns": totals[smallest],
+            "ratio": f"{report['imbalance_ratio']:g}",
+        },
+    )
+
+
+def _duplicates(report: dict[str, Any]) -> dict[str, str] | None:
+    duplicates = report["duplicates"]
+    if not duplicates:
+        return None
+    copies = sum(len(d["paths"]) - 1 for d in duplicates)
+    return _problem(
+        "duplicates",
+        WARNING,
+        ngettext(
+            "%(n)d image is an exact copy of another; only the first copy was kept. "
+            "Remove the copy from your upload.",
+            "%(n)d images are exact copies of others; only the first copy of each was "
+            "kept. Remove the copies from your upload.",
+            copies,
+        )
+        % {"n": copies},
+    )
+
+
+def _leakage(report: dict[str, Any]) -> dict[str, str] | None:
+    if not report["leakage"]:
+        return None
+    n = len(report["leakage"])
+    return _problem(
+        "leakage",
+        WARNING,
+        ngettext(
+            "%(n)d image was put in more than one split (e.g. train and test) under "
+            "different names; testing on an image the model trained on overstates its "
+            "accuracy. Only the first copy was kept; fix the split column of the "
+            "manifest.",
+            "%(n)d images were put in more than one split (e.g. train and test) under "
+            "different names; testing on images the model trained on overstates its "
+            "accuracy. Only the first copy of each was kept; fix the split column of "
+            "the manifest.",
+            n,
+        )
+        % {"n": n},
+    )
+
+
+def _skipped_files(report: dict[str, Any]) -> dict[str, str] | None:
+    if not report["skipped"]:
+        return None
+    return _problem(
+        "skipped_files",
+        WARNING,
+        ngettext(
+            "%(n)d file was skipped; the list of skipped files says why and how to fix it.",
+            "%(n)d files were skipped; the list of skipped files says why and how to fix each.",
+            report["skipped"],
+        )
+        % {"n": report["skipped"]},
+    )
 
 
 def _quoted(labels: list[str], limit: int = 10) -> str:
