@@ -1,56 +1,43 @@
 """Training an image classifier from labelled files, with progress, cancellation and resume.
 
-Data sets here are small (hundreds to a few thousand images), so every split is decoded once,
-held in memory as uint8 and, when it fits, moved to the GPU once; each step then only indexes,
-augments and normalises a batch on the device, and nothing else competes with the model for
-time. The epoch loop (shuffling, progress, validation, early stopping, checkpoints, resume)
-lives in :mod:`workers.ml.loop`, shared with tabular regression.
+Every split is decoded once and held where the model computes (:mod:`workers.ml.image_split`),
+so each step only indexes, augments and normalises a batch on the device. The knobs are
+:class:`workers.ml.config.TrainConfig`'s; the epoch loop (shuffling, progress, validation, early
+stopping, checkpoints, resume) lives in :mod:`workers.ml.loop`, shared with tabular regression.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from workers.ml.architectures import (
-    IMAGE_TEMPLATES,
-    build_model,
-    cached_pretrained_path,
-    image_template,
-    load_pretrained,
-)
-from workers.ml.augment import Augmentation
+from workers.ml.architectures import build_model, cached_pretrained_path, load_pretrained
 from workers.ml.checkpoint import ModelBundle, save_bundle
-from workers.ml.data import LabeledImage, load_images, normalize
-from workers.ml.device import fits_on_device, pick_device, to_device
-from workers.ml.knobs import ConfigError, check_knobs, knob, knob_schema
+from workers.ml.config import TrainConfig
+from workers.ml.data import LabeledImage, load_images
+from workers.ml.device import pick_device
+from workers.ml.image_split import HeldSplits, ImageSplit, evaluate_split
+from workers.ml.image_step import Compute, train_step
+from workers.ml.knobs import ConfigError
 from workers.ml.loop import (
     EpochResult,
-    Predictions,
+    LoopOutcome,
     Progress,
     TrainingCancelled,
     run_epochs,
     steps_per_epoch,
 )
 from workers.ml.metrics import Evaluation, evaluate_classification
-from workers.ml.optimization import (
-    OPTIMIZERS,
-    SCHEDULES,
-    balanced_class_weights,
-    build_optimizer,
-    build_schedule,
-)
+from workers.ml.optimization import balanced_class_weights, build_optimizer, build_schedule
 from workers.ml.resume import (
     CHECKPOINT_FILENAME,
     checkpoint_to_resume,
@@ -74,199 +61,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BUNDLE_FILENAME = "model.pt"
-# The widest input range any template accepts; each template narrows it (ImageTemplate).
-MIN_INPUT_SIZE = min(spec.min_input_size for spec in IMAGE_TEMPLATES.values())
-MAX_INPUT_SIZE = max(spec.max_input_size for spec in IMAGE_TEMPLATES.values())
-CLASS_WEIGHTS = ("none", "balanced")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one image-classification run.
-
-    Every field but ``template`` and ``pretrained_path`` is a knob the customer may set:
-    :meth:`schema` describes them (type, default, range or choices, help). Invalid values raise
-    :class:`workers.ml.knobs.ConfigError` (a ValueError with ``.field``) on creation, with a
-    message naming the field and the allowed range. ``input_size`` left as None becomes the
-    template's default input size (32 for LeptonNet-S).
-
-    ``pretrained_path`` (not a knob: set by the portal) is a local file with weights to start
-    from: a torchvision state dict or a Lepton model bundle of the same architecture. Without
-    it, and with ``pretrained`` on, a torchvision template starts from its ImageNet weights if
-    they lie in the local torch hub cache. Nothing is ever downloaded.
-    """
-
-    template: str = "leptonnet"
-    epochs: int = knob(
-        10, type="int", minimum=1, maximum=200, label="Epochs",
-        help="Passes over the training images. More can help until validation loss stops "
-        "improving.",
-    )  # fmt: skip
-    batch_size: int = knob(
-        32, type="int", minimum=1, maximum=1024, label="Batch size",
-        help="Images per training step. Larger is faster on a GPU; smaller can generalise "
-        "better.",
-    )  # fmt: skip
-    learning_rate: float = knob(
-        3e-3, type="float", minimum=1e-5, maximum=1.0, label="Learning rate",
-        help="Peak step size. About 0.003 suits AdamW; SGD usually wants about 0.1.",
-    )  # fmt: skip
-    input_size: int | None = knob(
-        None, type="int", minimum=MIN_INPUT_SIZE, maximum=MAX_INPUT_SIZE,
-        label="Input size (px)",
-        help="Images are resized to this square size. Larger sees more detail and trains "
-        "slower.",
-    )  # fmt: skip
-    weight_decay: float = knob(
-        5e-4, type="float", minimum=0.0, maximum=1.0, label="Weight decay",
-        group="regularisation",
-        help="Pulls weights towards zero against overfitting; 0 turns it off.",
-    )  # fmt: skip
-    seed: int = knob(
-        0, type="int", minimum=0, maximum=2**31 - 1, label="Seed",
-        help="Same seed and data give the same model on the CPU.",
-    )  # fmt: skip
-    optimizer: str = knob(
-        "adamw", type="choice", choices=OPTIMIZERS, label="Optimizer",
-        help="AdamW adapts the step per weight and is forgiving; SGD (momentum 0.9, Nesterov) "
-        "can generalise slightly better with a tuned learning rate.",
-    )  # fmt: skip
-    schedule: str = knob(
-        "onecycle", type="choice", choices=SCHEDULES, label="Learning-rate schedule",
-        help="One-cycle warms up, then anneals to zero; cosine starts at the peak and "
-        "anneals along a half cosine.",
-    )  # fmt: skip
-    label_smoothing: float = knob(
-        0.0, type="float", minimum=0.0, maximum=0.5, label="Label smoothing",
-        group="regularisation",
-        help="Share of each target spread over the other classes; 0.1 often makes models "
-        "less overconfident.",
-    )  # fmt: skip
-    flip: bool = knob(
-        True, type="bool", label="Mirror images", group="augmentation",
-        help="Mirror half the training images left-right. Turn off when direction matters "
-        "(text, arrows).",
-    )  # fmt: skip
-    crop_padding: int = knob(
-        0, type="int", minimum=0, maximum=64, label="Random shift (px)", group="augmentation",
-        help="Shift training images by up to this many pixels (a random crop of the padded "
-        "image); 0 turns it off. 4 suits 32 px images.",
-    )  # fmt: skip
-    scale_min: float = knob(
-        1.0, type="float", minimum=0.08, maximum=1.0, label="Random zoom: smallest area",
-        group="augmentation",
-        help="Train on random crops covering this share of the image or more, resized back; "
-        "1 turns it off.",
-    )  # fmt: skip
-    brightness: float = knob(
-        0.0, type="float", minimum=0.0, maximum=1.0, label="Brightness jitter",
-        group="augmentation",
-        help="Vary brightness by up to this share either way; 0 turns it off.",
-    )  # fmt: skip
-    contrast: float = knob(
-        0.0, type="float", minimum=0.0, maximum=1.0, label="Contrast jitter",
-        group="augmentation",
-        help="Vary contrast by up to this share either way; 0 turns it off.",
-    )  # fmt: skip
-    saturation: float = knob(
-        0.0, type="float", minimum=0.0, maximum=1.0, label="Saturation jitter",
-        group="augmentation",
-        help="Vary colour saturation by up to this share either way; 0 turns it off.",
-    )  # fmt: skip
-    greyscale_probability: float = knob(
-        0.0, type="float", minimum=0.0, maximum=1.0, label="Greyscale share",
-        group="augmentation",
-        help="Share of training images shown without colour; 0 turns it off.",
-    )  # fmt: skip
-    class_weights: str = knob(
-        "none", type="choice", choices=CLASS_WEIGHTS, label="Class weights",
-        group="regularisation",
-        help="'balanced' weights each class by the inverse of its frequency, so rare classes "
-        "count as much as common ones.",
-    )  # fmt: skip
-    early_stopping_patience: int = knob(
-        0, type="int", minimum=0, maximum=100, label="Early stopping patience",
-        group="regularisation",
-        help="Stop when the validation loss has not improved for this many epochs and keep the "
-        "best epoch's weights; 0 turns it off. Needs a validation split.",
-    )  # fmt: skip
-    pretrained: bool = knob(
-        True, type="bool", label="Start from pretrained weights",
-        help="Start from ImageNet weights when the worker has them installed (ResNet-18, "
-        "MobileNetV3-small).",
-    )  # fmt: skip
-    pretrained_path: str | None = None
-
-    # Knobs that only some templates use.
-    _PRETRAINED_ONLY: ClassVar[frozenset[str]] = frozenset({"pretrained"})
-
-    def __post_init__(self) -> None:
-        if self.template not in IMAGE_TEMPLATES:
-            allowed = ", ".join(sorted(IMAGE_TEMPLATES))
-            raise ConfigError(
-                "template", f"unknown model template {self.template!r}; allowed: {allowed}"
-            )
-        spec = image_template(self.template)
-        if self.input_size is None:
-            object.__setattr__(self, "input_size", spec.default_input_size)
-        if self.pretrained_path is not None:
-            if not isinstance(self.pretrained_path, str | Path) or not str(self.pretrained_path):
-                raise ConfigError("pretrained_path", "pretrained_path must be a file path")
-            object.__setattr__(self, "pretrained_path", str(self.pretrained_path))
-        check_knobs(self, _template_limits(self.template))
-        size = int(self.input_size)  # type: ignore[arg-type]
-        if self.crop_padding >= size:
-            raise ConfigError(
-                "crop_padding",
-                f"crop_padding must be between 0 and {size - 1} (below input_size); "
-                f"got {self.crop_padding}",
-            )
-
-    @classmethod
-    def schema(cls, template: str | None = None) -> list[dict[str, Any]]:
-        """The knobs as JSON-ready dicts, in form order.
-
-        Each has "name", "type" ("int" | "float" | "bool" | "choice"), "default", "label",
-        "help" and "group" ("training" | "regularisation" | "augmentation"); int and float knobs
-        have inclusive "min" and "max", choice knobs "choices". With ``template``, the
-        input-size range and default are that template's and knobs it ignores are left out.
-        Without, "input_size" spans every template's range with default 32.
-        """
-        if template is None:
-            return knob_schema(cls, {"input_size": {"default": 32}})
-        spec = image_template(template)
-        limits = _template_limits(template)["input_size"]
-        overrides = {
-            "input_size": {
-                "default": spec.default_input_size,
-                "min": limits["minimum"],
-                "max": limits["maximum"],
-            }
-        }
-        exclude = frozenset() if spec.pretrained_file else cls._PRETRAINED_ONLY
-        return knob_schema(cls, overrides, exclude)
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as plain data (stored in the model bundle and in checkpoints)."""
-        return dataclasses.asdict(self)
-
-    @property
-    def augmentation(self) -> Augmentation:
-        """The augmentation these knobs ask for."""
-        return Augmentation(
-            flip=self.flip,
-            crop_padding=self.crop_padding,
-            scale_min=self.scale_min,
-            brightness=self.brightness,
-            contrast=self.contrast,
-            saturation=self.saturation,
-            greyscale_probability=self.greyscale_probability,
-        )
-
-
-def _template_limits(template: str) -> dict[str, dict[str, Any]]:
-    spec = image_template(template)
-    return {"input_size": {"minimum": spec.min_input_size, "maximum": spec.max_input_size}}
 
 
 @dataclass(frozen=True)
@@ -359,104 +153,25 @@ def train_classifier(
     started = time.perf_counter()
     _check_inputs(labels, train=train, validation=validation, test=test)
     target = pick_device(device)
-    on_cuda = target.type == "cuda"
     input_size = int(config.input_size)  # type: ignore[arg-type]
     _seed_everything(config.seed)
 
-    # Decoded on the CPU first: the fingerprint hashes the pixels, so a resumed run is refused
-    # when the images changed, wherever they were copied from.
-    x_train, y_train = load_images(train, input_size)
-    x_val, y_val = load_images(validation, input_size)
-    x_test, y_test = load_images(test, input_size)
     checkpoint_path = Path(checkpoint_dir or output_dir) / CHECKPOINT_FILENAME
-    identity = {
-        "kind": "image-classification",
-        "config": {k: v for k, v in config.to_dict().items() if k != "pretrained_path"},
-        "data": fingerprint(labels, x_train, y_train, x_val, y_val),
-    }
-    restored = checkpoint_to_resume(resume, checkpoint_path, identity)
-
-    keep_on_device = fits_on_device(sum(t.numel() for t in (x_train, x_val, x_test)), target)
-    train_data = _Split(x_train, y_train, target, keep_on_device)
-    val_data = _Split(x_val, y_val, target, keep_on_device)
-    if test:
-        eval_split, eval_data = "test", _Split(x_test, y_test, target, keep_on_device)
-    elif validation:
-        eval_split, eval_data = "validation", val_data
-    else:
-        eval_split, eval_data = "train", train_data
-
-    if on_cuda:
-        # Input sizes are fixed for the whole run, so autotuning pays off after a few steps.
-        torch.backends.cudnn.benchmark = True
-    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
-    use_bf16 = on_cuda and torch.cuda.is_bf16_supported()
+    splits, identity, restored = _load_splits(
+        config, labels, (train, validation, test), target, checkpoint_path, resume
+    )
+    compute = Compute.on(target)
 
     model = build_model(config.template, num_classes=len(labels))
     pretrained_from = None if restored else _load_pretrained(model, config)
     # Module.to accepts memory_format (as Tensor.to does); torch's overloads do not list it.
-    model.to(device=target, memory_format=memory_format)  # type: ignore[call-overload]
-    optimizer = build_optimizer(
+    model.to(device=target, memory_format=compute.memory_format)  # type: ignore[call-overload]
+    outcome = _fit(
+        config,
         model,
-        name=config.optimizer,
-        learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay,
-        fused=on_cuda,
-    )
-    n_train = int(y_train.numel())
-    # The schedule spans every epoch asked for; early stopping just leaves its tail unused.
-    scheduler = build_schedule(
-        optimizer,
-        name=config.schedule,
-        learning_rate=config.learning_rate,
-        total_steps=steps_per_epoch(n_train, config.batch_size) * config.epochs,
-    )
-    generator = torch.Generator().manual_seed(config.seed)
-    augmentation = config.augmentation
-    class_weight = (
-        balanced_class_weights(y_train, len(labels)).to(target)
-        if config.class_weights == "balanced"
-        else None
-    )
-
-    def train_step(index: torch.Tensor) -> tuple[torch.Tensor, Predictions]:
-        batch, targets = train_data.take(index)
-        inputs = augmentation.apply(batch, generator).contiguous(memory_format=memory_format)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
-            logits = model(inputs)
-            loss = F.cross_entropy(
-                logits.float(),
-                targets,
-                weight=class_weight,
-                label_smoothing=config.label_smoothing,
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        # Hits are counted by the loop when it reads them (on a GPU, for many steps at once).
-        return loss.detach(), Predictions(logits.detach(), targets)
-
-    def validate() -> tuple[float, float | None]:
-        loss, accuracy, _, _ = _evaluate(
-            model, val_data, batch_size=2 * config.batch_size, memory_format=memory_format
-        )
-        return loss, accuracy
-
-    remove_torn_writes(checkpoint_path)
-    outcome = run_epochs(
-        model=model,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        generator=generator,
-        n_train=n_train,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        step=train_step,
-        validate=validate if validation else None,
-        patience=config.early_stopping_patience,
-        device=target,
-        index_device=train_data.index_device,
+        splits,
+        compute,
+        n_labels=len(labels),
         checkpoint_path=checkpoint_path,
         identity=identity,
         restored=restored,
@@ -464,65 +179,16 @@ def train_classifier(
         should_stop=should_stop,
         on_checkpoint=on_checkpoint,
     )
-    for epoch in outcome.history[outcome.resumed_from_epoch :]:
-        logger.info(
-            "epoch %d/%d: train loss %.4f acc %.3f, val loss %s acc %s (%.1fs)",
-            epoch.epoch,
-            config.epochs,
-            epoch.train_loss,
-            epoch.train_accuracy or 0.0,
-            "-" if epoch.val_loss is None else f"{epoch.val_loss:.4f}",
-            "-" if epoch.val_accuracy is None else f"{epoch.val_accuracy:.3f}",
-            epoch.seconds,
-        )
-
+    _log_epochs(outcome, config.epochs)
     if should_stop is not None and should_stop():
         raise TrainingCancelled("training was cancelled before the final evaluation")
-    throughput = outcome.samples_per_second
-    last = outcome.history[-1]
 
-    def report(phase: str) -> None:
-        if on_progress is not None:
-            on_progress(
-                Progress(
-                    phase=phase,
-                    epoch=last.epoch,
-                    epochs=config.epochs,
-                    step=outcome.step,
-                    total_steps=outcome.total_steps,
-                    fraction=1.0,
-                    train_loss=last.train_loss,
-                    train_accuracy=last.train_accuracy,
-                    val_loss=last.val_loss,
-                    val_accuracy=last.val_accuracy,
-                    images_per_second=throughput,
-                    eta_seconds=0.0,
-                )
-            )
-
-    report("evaluate")
-    _, _, predictions, confidences = _evaluate(
-        model, eval_data, batch_size=2 * config.batch_size, memory_format=memory_format
+    _report_final("evaluate", outcome, config.epochs, on_progress)
+    evaluation = _evaluate_final(model, splits.evaluation, labels, config, compute)
+    bundle_path = _save_model(
+        Path(output_dir) / BUNDLE_FILENAME, model, config, labels, identity, outcome
     )
-    evaluation = evaluate_classification(
-        eval_data.labels_cpu.tolist(),
-        predictions.tolist(),
-        labels,
-        confidences=confidences.tolist(),
-    )
-
-    bundle_path = Path(output_dir) / BUNDLE_FILENAME
-    save_bundle(
-        ModelBundle(
-            template=config.template,
-            labels=list(labels),
-            input_size=input_size,
-            state_dict=model.state_dict(),
-            metadata={"config": identity["config"], "best_epoch": outcome.best_epoch},
-        ),
-        bundle_path,
-    )
-    report("done")
+    _report_final("done", outcome, config.epochs, on_progress)
     seconds = time.perf_counter() - started
     return TrainResult(
         bundle_path=bundle_path,
@@ -531,9 +197,9 @@ def train_classifier(
         evaluation=evaluation,
         device=target.type,
         seconds=seconds,
-        images_per_second=throughput,
-        evaluation_split=eval_split,
-        gpu_seconds=seconds if on_cuda else 0.0,
+        images_per_second=outcome.samples_per_second,
+        evaluation_split=splits.evaluation_split,
+        gpu_seconds=seconds if compute.on_cuda else 0.0,
         input_size=input_size,
         best_epoch=outcome.best_epoch,
         stopped_early=outcome.stopped_early,
@@ -543,48 +209,207 @@ def train_classifier(
     )
 
 
-class _Split:
-    """One split's uint8 images and int64 labels, on the GPU when they fit.
+def _load_splits(
+    config: TrainConfig,
+    labels: list[str],
+    samples: tuple[Sequence[LabeledImage], Sequence[LabeledImage], Sequence[LabeledImage]],
+    target: torch.device,
+    checkpoint_path: Path,
+    resume: bool | Path,
+) -> tuple[HeldSplits, dict[str, Any], dict[str, Any] | None]:
+    """Decode the (train, validation, test) samples; the run's identity; the checkpoint to resume.
 
-    Otherwise the images stay in pinned CPU memory and each batch is copied over on its own.
+    Decoded on the CPU first: the fingerprint hashes the pixels, so a resumed run is refused
+    when the images changed, wherever they were copied from.
     """
+    train, validation, test = samples
+    input_size = int(config.input_size)  # type: ignore[arg-type]
+    x_train, y_train = load_images(train, input_size)
+    x_val, y_val = load_images(validation, input_size)
+    x_test, y_test = load_images(test, input_size)
+    identity = {
+        "kind": "image-classification",
+        "config": {k: v for k, v in config.to_dict().items() if k != "pretrained_path"},
+        "data": fingerprint(labels, x_train, y_train, x_val, y_val),
+    }
+    restored = checkpoint_to_resume(resume, checkpoint_path, identity)
+    splits = HeldSplits.hold(
+        (x_train, y_train),
+        (x_val, y_val),
+        (x_test, y_test),
+        target,
+        has_validation=bool(validation),
+        has_test=bool(test),
+    )
+    return splits, identity, restored
 
-    def __init__(
-        self, images: torch.Tensor, labels: torch.Tensor, target: torch.device, on_device: bool
-    ) -> None:
-        self.target = target
-        self.labels_cpu = labels
-        self.on_device = on_device or target.type == "cpu"
-        if self.on_device:
-            self.images = to_device(images, target)
-            self.labels = to_device(labels, target)
-        else:
-            self.images = images.pin_memory()
-            self.labels = labels
 
-    def __len__(self) -> int:
-        return int(self.labels_cpu.numel())
+def _fit(
+    config: TrainConfig,
+    model: nn.Module,
+    splits: HeldSplits,
+    compute: Compute,
+    *,
+    n_labels: int,
+    checkpoint_path: Path,
+    identity: dict[str, Any],
+    restored: dict[str, Any] | None,
+    on_progress: Callable[[Progress], None] | None,
+    should_stop: Callable[[], bool] | None,
+    on_checkpoint: Callable[[Path], None] | None,
+) -> LoopOutcome:
+    """Set up the optimizer, schedule, step and validation, and run the epochs."""
+    n_train = len(splits.train)
+    optimizer, scheduler = _optimization(config, model, n_train, fused=compute.on_cuda)
+    generator = torch.Generator().manual_seed(config.seed)
+    class_weight = (
+        balanced_class_weights(splits.train.labels_cpu, n_labels).to(compute.target)
+        if config.class_weights == "balanced"
+        else None
+    )
+    step = train_step(
+        model,
+        optimizer,
+        scheduler,
+        splits.train,
+        generator=generator,
+        augmentation=config.augmentation,
+        class_weight=class_weight,
+        label_smoothing=config.label_smoothing,
+        compute=compute,
+    )
 
-    @property
-    def index_device(self) -> torch.device:
-        """Where batch indices must live: with the images."""
-        return self.target if self.on_device else torch.device("cpu")
+    def validate() -> tuple[float, float | None]:
+        loss, accuracy, _, _ = evaluate_split(
+            model,
+            splits.validation,
+            batch_size=2 * config.batch_size,
+            memory_format=compute.memory_format,
+        )
+        return loss, accuracy
 
-    def take(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The images and labels at ``index``, on the compute device."""
-        batch = self.images.index_select(0, index)
-        targets = self.labels.index_select(0, index)
-        if not self.on_device:
-            batch = to_device(batch, self.target)
-            targets = to_device(targets, self.target)
-        return batch, targets
+    remove_torn_writes(checkpoint_path)
+    return run_epochs(
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        generator=generator,
+        n_train=n_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        step=step,
+        validate=validate if len(splits.validation) else None,
+        patience=config.early_stopping_patience,
+        device=compute.target,
+        index_device=splits.train.index_device,
+        checkpoint_path=checkpoint_path,
+        identity=identity,
+        restored=restored,
+        on_progress=on_progress,
+        should_stop=should_stop,
+        on_checkpoint=on_checkpoint,
+    )
 
-    def slice(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows ``start:stop`` on the compute device."""
-        batch, targets = self.images[start:stop], self.labels[start:stop]
-        if not self.on_device:
-            batch, targets = to_device(batch, self.target), to_device(targets, self.target)
-        return batch, targets
+
+def _optimization(
+    config: TrainConfig, model: nn.Module, n_train: int, *, fused: bool
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    optimizer = build_optimizer(
+        model,
+        name=config.optimizer,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        fused=fused,
+    )
+    # The schedule spans every epoch asked for; early stopping just leaves its tail unused.
+    scheduler = build_schedule(
+        optimizer,
+        name=config.schedule,
+        learning_rate=config.learning_rate,
+        total_steps=steps_per_epoch(n_train, config.batch_size) * config.epochs,
+    )
+    return optimizer, scheduler
+
+
+def _log_epochs(outcome: LoopOutcome, epochs: int) -> None:
+    for epoch in outcome.history[outcome.resumed_from_epoch :]:
+        logger.info(
+            "epoch %d/%d: train loss %.4f acc %.3f, val loss %s acc %s (%.1fs)",
+            epoch.epoch,
+            epochs,
+            epoch.train_loss,
+            epoch.train_accuracy or 0.0,
+            "-" if epoch.val_loss is None else f"{epoch.val_loss:.4f}",
+            "-" if epoch.val_accuracy is None else f"{epoch.val_accuracy:.3f}",
+            epoch.seconds,
+        )
+
+
+def _report_final(
+    phase: str,
+    outcome: LoopOutcome,
+    epochs: int,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    """Report ``phase`` ("evaluate" or "done") after training, with the last epoch's scores."""
+    if on_progress is None:
+        return
+    last = outcome.history[-1]
+    on_progress(
+        Progress(
+            phase=phase,
+            epoch=last.epoch,
+            epochs=epochs,
+            step=outcome.step,
+            total_steps=outcome.total_steps,
+            fraction=1.0,
+            train_loss=last.train_loss,
+            train_accuracy=last.train_accuracy,
+            val_loss=last.val_loss,
+            val_accuracy=last.val_accuracy,
+            images_per_second=outcome.samples_per_second,
+            eta_seconds=0.0,
+        )
+    )
+
+
+def _save_model(
+    path: Path,
+    model: nn.Module,
+    config: TrainConfig,
+    labels: list[str],
+    identity: dict[str, Any],
+    outcome: LoopOutcome,
+) -> Path:
+    save_bundle(
+        ModelBundle(
+            template=config.template,
+            labels=list(labels),
+            input_size=int(config.input_size),  # type: ignore[arg-type]
+            state_dict=model.state_dict(),
+            metadata={"config": identity["config"], "best_epoch": outcome.best_epoch},
+        ),
+        path,
+    )
+    return path
+
+
+def _evaluate_final(
+    model: nn.Module,
+    data: ImageSplit,
+    labels: list[str],
+    config: TrainConfig,
+    compute: Compute,
+) -> Evaluation:
+    _, _, predictions, confidences = evaluate_split(
+        model, data, batch_size=2 * config.batch_size, memory_format=compute.memory_format
+    )
+    return evaluate_classification(
+        data.labels_cpu.tolist(),
+        predictions.tolist(),
+        labels,
+        confidences=confidences.tolist(),
+    )
 
 
 def _load_pretrained(model: nn.Module, config: TrainConfig) -> str | None:
@@ -633,34 +458,3 @@ def _seed_everything(seed: int) -> None:
     # numpy's legacy seed only accepts 0..2**32-1; fold larger or negative seeds into range.
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _evaluate(
-    model: nn.Module,
-    data: _Split,
-    *,
-    batch_size: int,
-    memory_format: torch.memory_format,
-) -> tuple[float, float, torch.Tensor, torch.Tensor]:
-    """Mean loss, accuracy, CPU predictions and their probabilities.
-
-    fp32 like the Predictor, so they agree; the loss is plain cross-entropy (no class weights,
-    no smoothing), so runs with different knobs compare on one scale.
-    """
-    model.eval()
-    predictions: list[torch.Tensor] = []
-    confidences: list[torch.Tensor] = []
-    count = len(data)
-    with torch.inference_mode():
-        loss_sum = torch.zeros((), dtype=torch.float32, device=data.target)
-        for start in range(0, count, batch_size):
-            batch, targets = data.slice(start, start + batch_size)
-            logits = model(normalize(batch).contiguous(memory_format=memory_format)).float()
-            loss_sum += F.cross_entropy(logits, targets, reduction="sum")
-            confidence, predicted = torch.softmax(logits, dim=1).max(dim=1)
-            predictions.append(predicted)
-            confidences.append(confidence)
-        mean_loss = loss_sum.item() / count
-    predicted = torch.cat(predictions).cpu()
-    accuracy = float((predicted == data.labels_cpu).sum().item()) / count
-    return mean_loss, accuracy, predicted, torch.cat(confidences).cpu()

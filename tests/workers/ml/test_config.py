@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from workers.ml.architectures import IMAGE_TEMPLATES
+from workers.ml.config import TrainConfig
 from workers.ml.knobs import ConfigError
-from workers.ml.trainer import TrainConfig
 
 
 def test_defaults_are_the_original_ones() -> None:

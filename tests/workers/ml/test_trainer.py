@@ -473,20 +473,3 @@ def test_augmentation_and_resume_on_cuda(tmp_path: Path, tiny_splits: Splits) ->
     assert result.resumed_from_epoch == 1
     assert [epoch.epoch for epoch in result.history] == [1, 2, 3]
     assert all(math.isfinite(epoch.train_loss) for epoch in result.history)
-
-
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_data_too_large_for_the_gpu_stays_pinned_on_the_host() -> None:
-    from workers.ml.trainer import _Split
-
-    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)
-    labels = torch.arange(10)
-    device = torch.device("cuda")
-    split = _Split(images, labels, device, on_device=False)
-    assert split.images.is_pinned() and split.index_device.type == "cpu"
-    batch, targets = split.take(torch.tensor([3, 1]))
-    assert batch.device.type == "cuda" and torch.equal(batch.cpu(), images[[3, 1]])
-    assert targets.tolist() == [3, 1]
-    batch, targets = split.slice(8, 10)
-    assert torch.equal(batch.cpu(), images[8:10]) and targets.device.type == "cuda"
