@@ -142,16 +142,7 @@ def evaluate_classification(
     true = np.asarray(y_true, dtype=np.int64).reshape(-1)
     pred = np.asarray(y_pred, dtype=np.int64).reshape(-1)
     n_labels = len(labels)
-    if true.size == 0:
-        raise ValueError("cannot evaluate an empty set of predictions")
-    if true.size != pred.size:
-        raise ValueError(f"y_true has {true.size} items but y_pred has {pred.size}")
-    if n_labels == 0:
-        raise ValueError("labels must not be empty")
-    for name, values in (("y_true", true), ("y_pred", pred)):
-        if values.min() < 0 or values.max() >= n_labels:
-            raise ValueError(f"{name} contains a label index outside 0..{n_labels - 1}")
-
+    _check_label_indices(true, pred, n_labels)
     confusion = np.bincount(true * n_labels + pred, minlength=n_labels * n_labels).reshape(
         n_labels, n_labels
     )
@@ -167,23 +158,13 @@ def evaluate_classification(
     mistakes = (
         [] if confidences is None else _mistakes(true, pred, confidences, labels, max_mistakes)
     )
-    per_class = [
-        ClassMetrics(
-            label=str(labels[i]),
-            precision=float(precision[i]),
-            recall=float(recall[i]),
-            f1=float(f1[i]),
-            support=int(support[i]),
-        )
-        for i in range(n_labels)
-    ]
     return Evaluation(
         labels=[str(label) for label in labels],
         accuracy=float(tp.sum() / true.size),
         macro_precision=float(precision[present].mean()),
         macro_recall=float(recall[present].mean()),
         macro_f1=float(f1[present].mean()),
-        per_class=per_class,
+        per_class=_per_class(labels, precision, recall, f1, support),
         confusion=confusion.astype(int).tolist(),
         count=int(true.size),
         weighted_precision=weighted[0],
@@ -191,6 +172,37 @@ def evaluate_classification(
         weighted_f1=weighted[2],
         mistakes=mistakes,
     )
+
+
+def _check_label_indices(true: np.ndarray, pred: np.ndarray, n_labels: int) -> None:
+    if true.size == 0:
+        raise ValueError("cannot evaluate an empty set of predictions")
+    if true.size != pred.size:
+        raise ValueError(f"y_true has {true.size} items but y_pred has {pred.size}")
+    if n_labels == 0:
+        raise ValueError("labels must not be empty")
+    for name, values in (("y_true", true), ("y_pred", pred)):
+        if values.min() < 0 or values.max() >= n_labels:
+            raise ValueError(f"{name} contains a label index outside 0..{n_labels - 1}")
+
+
+def _per_class(
+    labels: Sequence[str],
+    precision: np.ndarray,
+    recall: np.ndarray,
+    f1: np.ndarray,
+    support: np.ndarray,
+) -> list[ClassMetrics]:
+    return [
+        ClassMetrics(
+            label=str(labels[i]),
+            precision=float(precision[i]),
+            recall=float(recall[i]),
+            f1=float(f1[i]),
+            support=int(support[i]),
+        )
+        for i in range(len(labels))
+    ]
 
 
 def _weighted(
