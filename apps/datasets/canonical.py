@@ -220,6 +220,9 @@ def encode_canonical_png(image: Image.Image) -> bytearray:
     photos, less on noisy images. What is left is copying the rows into place and two checksums
     (ISA-L's, several times faster than zlib's), about a tenth of that. Any PNG reader reads
     the file; the bytes are built in place, with one copy of the pixels besides the image.
+
+    How these bytes are laid out decides every content hash (see _IDAT_AT): a change here
+    must leave them exactly as they are, which tests/apps/datasets/test_canonical.py checks.
     """
     if image.mode != "RGB":
         image = image.convert("RGB")
@@ -234,17 +237,21 @@ def encode_canonical_png(image: Image.Image) -> bytearray:
     out[_IDAT_AT : _IDAT_AT + 10] = struct.pack(">I", idat_size) + b"IDAT" + _ZLIB_HEADER
     at = _IDAT_AT + 10  # where the next stored block goes
     adler = 1
-    pixels = np.asarray(image, dtype=np.uint8).reshape(height, width * 3)
     if per_block:
+        # Pillow packs each row followed by a zero byte (the raw encoder's row stride): shifted
+        # by one, those zeros are the filter bytes of the rows that follow, so the rows go
+        # into place in one copy per block, with no array in between.
+        packed = memoryview(image.tobytes("raw", "RGB", row))
+        view = memoryview(out)
         for top in range(0, height, per_block):
             rows = min(per_block, height - top)
             start = _stored_block(out, at, rows * row, final=top + rows == height)
-            block = np.frombuffer(out, np.uint8, rows * row, start).reshape(rows, row)
-            block[:, 0] = 0
-            block[:, 1:] = pixels[top : top + rows]
-            adler = isal_zlib.adler32(block, adler)
+            out[start] = 0  # the first row's filter byte
+            view[start + 1 : start + rows * row] = packed[top * row : (top + rows) * row - 1]
+            adler = isal_zlib.adler32(view[start : start + rows * row], adler)
             at = start + rows * row
     else:  # a row longer than a block (over 21,844 pixels wide) spans several
+        pixels = np.asarray(image, dtype=np.uint8).reshape(height, width * 3)
         for y in range(height):
             data = b"\0" + pixels[y].tobytes()
             for offset in range(0, row, _STORED_BLOCK):
