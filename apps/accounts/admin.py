@@ -1,13 +1,11 @@
 """Users and API keys in the admin.
 
 A key made here would have a secret nobody was shown, so keys are made by their owners only.
-Staff may rename one or revoke it (through the service, audited); a key is not deleted: its
-usage events and audit entries keep pointing at it.
+Staff may rename one or revoke it (through the service, audited). Deleting one stays possible,
+as it was: a user's keys go with the user, and their usage events stay, without the key.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -28,8 +26,8 @@ class UserAdmin(BaseUserAdmin):
     search_fields = ["email"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
-        ("Dates", {"fields": ("last_login", "date_joined")}),
+        (_("Permissions"), {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
+        (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
@@ -53,9 +51,6 @@ class ApiKeyAdmin(TenantModelAdmin):
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     @admin.action(description=_("Revoke the selected keys"))

@@ -20,11 +20,12 @@ from django.db import models, transaction
 from django.db.models import DurationField, ExpressionWrapper, F
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.errors import ServiceError
-from apps.core.jobs import JobModel
+from apps.core.jobs import JobModel, JobStatus
 from apps.core.models import TenantModel
 from apps.core.scoping import dangerously_all_tenants
 from apps.core.text import human_duration, human_ms, human_percent, human_size, parse_size
@@ -216,11 +217,12 @@ class JobAdmin(ViewOnlyMixin, TenantModelAdmin):
             F("finished_at") - F("started_at"), output_field=DurationField()
         ),
     )
-    def run_time(self, obj: Any) -> str | None:
-        """From the first claim to the end (or until now, while it runs)."""
-        if obj.started_at is None or obj.finished_at is None:
-            return None
-        return human_duration((obj.finished_at - obj.started_at).total_seconds())
+    def run_time(self, obj: Any) -> str:
+        """From the first claim to the end, or until now while it runs (a stuck job shows)."""
+        end = obj.finished_at or (timezone.now() if obj.status == JobStatus.RUNNING else None)
+        if obj.started_at is None or end is None:
+            return self.get_empty_value_display()
+        return human_duration((end - obj.started_at).total_seconds())
 
 
 def preformatted(text: str) -> str:

@@ -1,8 +1,11 @@
 """Runs in the admin: read, never edited; cancelled through the service; numbers readable.
 Models are deleted through apps.training.deletion."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.core.jobs import JobStatus
@@ -116,3 +119,13 @@ def test_staff_rename_a_model_but_not_its_template(staff, tenant):
     assert response.status_code == 302
     config.refresh_from_db()
     assert (config.name, config.template) == ("Renamed", "leptonnet")
+
+
+def test_a_running_runs_time_counts_until_now(staff, tenant):
+    run = admin_rows(tenant).run
+    started = timezone.now() - timedelta(minutes=7, seconds=3)
+    TrainingRun.all_tenants.filter(pk=run.pk).update(
+        status=JobStatus.RUNNING, started_at=started, finished_at=None
+    )
+    page = staff.get(admin_url(TrainingRun, "change", run.pk)).content.decode()
+    assert "7 min 3 s" in page or "7 min 4 s" in page
