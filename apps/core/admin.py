@@ -25,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.errors import ServiceError
+from apps.core.job_registry import job_kind_for_model
 from apps.core.jobs import JobModel, JobStatus
 from apps.core.models import TenantModel
 from apps.core.scoping import dangerously_all_tenants
@@ -196,11 +197,12 @@ class ServiceDeleteAdmin(TenantModelAdmin):
 
 
 def _job_fields() -> list[str]:
-    """The job layer's fields in the order JobModel declares them, progress humanized, then
-    the run time: a field the job layer adds shows up here without a change."""
+    """The job layer's fields in the order JobModel declares them, humanized, then the job's
+    kind and run time: a field the job layer adds shows up here without a change."""
     tenant = {field.name for field in TenantModel._meta.local_fields}
     names = [f.name for f in JobModel._meta.local_fields if f.name not in tenant]
-    return [("progress_text" if name == "progress" else name) for name in names] + ["run_time"]
+    shown = {"progress": "progress_text", "attempts": "attempts_text"}
+    return [shown.get(name, name) for name in names] + ["kind", "run_time"]
 
 
 class JobAdmin(ViewOnlyMixin, TenantModelAdmin):
@@ -210,6 +212,23 @@ class JobAdmin(ViewOnlyMixin, TenantModelAdmin):
     list_filter: Any = ["status"]
 
     progress_text = percent_display("progress", _("progress"))
+
+    @admin.display(description=_("kind"))
+    def kind(self, obj: Any) -> str:
+        """The registered kind (apps.core.job_registry): its task and queue."""
+        kind = job_kind_for_model(type(obj))
+        if kind is None:
+            return self.get_empty_value_display()
+        queue = getattr(obj, kind.queue_field) if kind.queue_field else kind.queue
+        return f"{kind.name} ({kind.task}, queue {queue})"
+
+    @admin.display(description=_("attempts"), ordering="attempts")
+    def attempts_text(self, obj: Any) -> str:
+        """How many times a worker claimed it, of the most it may before the job fails."""
+        kind = job_kind_for_model(type(obj))
+        if kind is None:
+            return str(obj.attempts)
+        return _("%(n)d of %(max)d") % {"n": obj.attempts, "max": kind.max_attempts}
 
     @admin.display(
         description=_("run time"),

@@ -6,6 +6,8 @@ from django.contrib import admin
 
 from apps.analytics.models import UsageEvent
 from apps.audit.models import AuditEvent
+from apps.core.admin import JobAdmin
+from apps.core.job_registry import job_kinds
 from apps.core.models import TenantModel
 from apps.core.scoping import get_active_organization
 from apps.datasets.models import DatasetItem, DatasetVersion
@@ -92,3 +94,15 @@ def test_it_keeps_customers_out_of_the_admin(client, tenant):
     response = client.get("/admin/tenants/organization/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_every_kind_of_job_has_a_view_only_admin_that_names_it(client, staff, two_tenants):
+    client.force_login(staff)
+    kinds = job_kinds()
+    assert {kind.model for kind in kinds} >= {"datasets.DatasetVersion", "training.TrainingRun"}
+    for kind in kinds:
+        model_admin = admin.site._registry.get(kind.model_class)
+        assert isinstance(model_admin, JobAdmin), kind.name
+        row = kind.model_class._base_manager.first()
+        page = client.get(admin_url(kind.model_class, "change", row.pk)).content.decode()
+        assert kind.name in page and f"1 of {kind.max_attempts}" in page, kind.name

@@ -34,6 +34,9 @@ def test_it_shows_sizes_and_progress_in_readable_units(staff, tenant, outsider):
     assert "1.5 MB" in page and "100.0 %" in page and "1 h 3 min" in page  # run time
     items = staff.get(admin_url(DatasetItem)).content.decode()
     assert "2 KB" in items
+    assert "1 image" in listing
+    DatasetVersion.all_tenants.filter(pk=rows.version.pk).update(item_count=0, row_count=120)
+    assert "120 rows" in staff.get(admin_url(DatasetVersion)).content.decode()
 
 
 def test_a_post_cannot_change_an_ingestion(staff, tenant):
