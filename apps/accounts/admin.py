@@ -32,22 +32,25 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
 
 
+KEY_FIELDS = (
+    "name",
+    "organization",
+    "created_by",
+    "prefix",
+    "created_at",
+    "last_used_at",
+    "revoked_at",
+)
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantModelAdmin):
     list_display = ["name", "organization", "created_by", "prefix", "last_used_at", "revoked_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["organization", "created_by"]
     search_fields = ["name", "prefix", "organization__name"]
-    fields = [
-        "name",
-        "organization",
-        "created_by",
-        "prefix",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
-    ]
-    readonly_fields = fields[1:]
+    fields = KEY_FIELDS
+    readonly_fields = KEY_FIELDS[1:]
     actions = ["revoke"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

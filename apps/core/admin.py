@@ -70,8 +70,10 @@ def stored_name_display(field: str, description: Any) -> Callable[[Any, Any], st
     return humanized(field, description, lambda stored: stored.name)
 
 
-class SizeField(forms.CharField):
+class SizeField(forms.Field):
     """A byte count typed as people write it ("5 GB", "512 MB", or plain bytes)."""
+
+    widget = forms.TextInput
 
     def prepare_value(self, value: Any) -> Any:
         # Shown humanized only when that reads back exactly: saving the form unchanged must
@@ -81,7 +83,7 @@ class SizeField(forms.CharField):
         return value
 
     def to_python(self, value: Any) -> int | None:
-        text = super().to_python(value)
+        text = "" if value in self.empty_values else str(value).strip()
         if not text:
             return None
         try:
@@ -119,7 +121,7 @@ class TenantModelAdmin(admin.ModelAdmin):
     the admin, which only platform staff reach, that manager must see every organization.
     """
 
-    list_select_related: Any = ["organization"]
+    list_select_related = ["organization"]
 
     def _all_tenants(self, view: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         with dangerously_all_tenants():
@@ -179,12 +181,13 @@ class ServiceDeleteAdmin(TenantModelAdmin):
         obj = self.get_object(request, unquote(object_id))
         if not self.has_delete_permission(request, obj):
             raise PermissionDenied
-        if obj is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         info = self.opts.app_label, self.opts.model_name
+        if obj is None:  # deleted meanwhile, or never there
+            return HttpResponseRedirect(reverse("admin:{}_{}_changelist".format(*info)))
         try:
             with transaction.atomic():
-                self.log_deletions(request, [obj])  # rolled back with a refused deletion
+                # Logged first (the row is gone after), rolled back with a refused deletion.
+                self.log_deletions(request, self.get_queryset(request).filter(pk=obj.pk))
                 message = self.delete_with_service(request, obj)
         except (ServiceError, models.ProtectedError, models.RestrictedError) as error:
             self.message_user(request, getattr(error, "message", str(error)), messages.ERROR)
@@ -208,8 +211,9 @@ def _job_fields() -> list[str]:
 class JobAdmin(ViewOnlyMixin, TenantModelAdmin):
     """A job row (apps.core.jobs.JobModel): its state is the workers' and services' to write."""
 
-    job_fieldset = (_("Job"), {"fields": _job_fields()})
-    list_filter: Any = ["status"]
+    #: the job layer's fields as a fieldset, for subclasses' `fieldsets`
+    job_fieldset: Any = (_("Job"), {"fields": _job_fields()})
+    list_filter = ["status"]
 
     progress_text = percent_display("progress", _("progress"))
 

@@ -106,28 +106,31 @@ class DatasetVersionAdmin(JobAdmin):
         return ngettext("%(n)d image", "%(n)d images", count) % {"n": count}
 
 
+ITEM_FIELDS = (
+    "original_name",
+    "label",
+    "split",
+    "version",
+    "organization",
+    "original_format",
+    "upload_size",
+    "width",
+    "height",
+    "sha256",
+    "stored_file",
+    "file_offset",
+    "file_length",
+)
+
+
 @admin.register(DatasetItem)
 class DatasetItemAdmin(ViewOnlyMixin, TenantModelAdmin):
     list_display = ["original_name", "label", "split", "version", "organization", "upload_size"]
     list_filter = ["split", "original_format"]
     list_select_related = ["organization", "version__dataset"]
     search_fields = ["original_name", "label", "sha256"]
-    fields = [
-        "original_name",
-        "label",
-        "split",
-        "version",
-        "organization",
-        "original_format",
-        "upload_size",
-        "width",
-        "height",
-        "sha256",
-        "stored_file",
-        "file_offset",
-        "file_length",
-    ]
-    readonly_fields = fields
+    fields = ITEM_FIELDS
+    readonly_fields = ITEM_FIELDS
 
     upload_size = size_display("original_bytes", _("uploaded size"))
     stored_file = stored_name_display("file", _("file"))

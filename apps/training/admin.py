@@ -37,6 +37,18 @@ from apps.training.deletion import model_config_delete
 from apps.training.models import EpochMetric, ModelConfig, ModelVersion, TrainingRun
 from apps.training.services import training_run_cancel
 
+CONFIG_FIELDS = (
+    "name",
+    "organization",
+    "template",
+    "dataset_version",
+    "hyperparameters",
+    "pretrained_weights_name",
+    "weights",
+    "created_by",
+    "created_at",
+)
+
 
 @admin.register(ModelConfig)
 class ModelConfigAdmin(ServiceDeleteAdmin):
@@ -44,18 +56,8 @@ class ModelConfigAdmin(ServiceDeleteAdmin):
     list_filter = ["template"]
     list_select_related = ["organization", "dataset_version__dataset"]
     search_fields = ["name", "organization__name"]
-    fields = [
-        "name",
-        "organization",
-        "template",
-        "dataset_version",
-        "hyperparameters",
-        "pretrained_weights_name",
-        "weights",
-        "created_by",
-        "created_at",
-    ]
-    readonly_fields = fields[1:]
+    fields = CONFIG_FIELDS
+    readonly_fields = CONFIG_FIELDS[1:]
 
     weights = size_display("pretrained_weights_bytes", _("pretrained weights"))
 
