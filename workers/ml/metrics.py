@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "MAX_MISTAKES",
@@ -295,10 +296,10 @@ class RegressionEvaluation:
 
 
 def evaluate_regression(
-    y_true: Sequence[float],
-    y_pred: Sequence[float],
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
-    indices: Sequence[int] | None = None,
+    indices: ArrayLike | None = None,
     target: str = "",
     max_pairs: int = MAX_PAIRS,
 ) -> RegressionEvaluation:
