@@ -271,6 +271,55 @@ def measure(args: argparse.Namespace, archive: bytes, images: list[bytes], proce
     return sides
 
 
+def summary(
+    args: argparse.Namespace,
+    sides: dict[str, list[Timing]],
+    processes: int,
+    *,
+    archive_bytes: int,
+    waited: float,
+) -> dict:
+    """The figures of a run, with the machine, as written to the results file."""
+    n = args.images
+    same_cores = compare(sides["portal_n"], sides["bare_n"], n, cpu=processes == 1)
+    one_process = compare(sides["portal_1"], sides["bare_1"], n, cpu=True)
+    canonical = statistics.median(t.seconds for t in sides["canonical"])
+    result = {
+        "benchmark": "image ingestion vs bare Pillow decode, same processes and cores",
+        "images": n,
+        "image_side": args.size,
+        "formats": {"JPEG": n // 2, "PNG": n - n // 2},
+        "archive_bytes": archive_bytes,
+        "repeat": args.repeat,
+        "timing": "interleaved rounds (portal, bare with N processes; portal, bare with 1; "
+        "every other round bare first), after an untimed warm-up of each side",
+        "processes": processes,
+        "ratio": same_cores["ratio"],
+        "ratio_one_process": one_process["ratio"],
+        "goal_ratio": GOAL,
+        "meets_goal": same_cores["ratio"] >= GOAL,
+        "same_cores": same_cores,
+        "one_process": one_process,
+        "portal": {
+            "path": "apps.datasets.services.dataset_version_ingest (what the worker calls), "
+            "LEPTON_INGEST_PROCESSES set to the processes of each pairing",
+        },
+        "bare": {
+            "loop": "Image.open+verify, Image.open+load+convert('RGB') over the bytes in "
+            f"memory; N processes: a forked pool, runs of {BARE_CHUNK} images each",
+        },
+        "canonical_only": {
+            "loop": "apps.datasets.canonical.canonicalize_batch, 1 process, bytes in memory",
+            "images_per_second": round(n / canonical, 1),
+            "runs_seconds": [round(t.seconds, 3) for t in sides["canonical"]],
+        },
+        "waited_for_previous_cleanup_s": round(waited, 1),
+        "machine": machine(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--images", type=int, default=5000)
@@ -303,53 +352,16 @@ def main() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
         CLEANED.write_text(f"{time.time()}\n")
 
-    n = args.images
-    same_cores = compare(sides["portal_n"], sides["bare_n"], n, cpu=processes == 1)
-    one_process = compare(sides["portal_1"], sides["bare_1"], n, cpu=True)
-    canonical = statistics.median(t.seconds for t in sides["canonical"])
-    result = {
-        "benchmark": "image ingestion vs bare Pillow decode, same processes and cores",
-        "images": n,
-        "image_side": args.size,
-        "formats": {"JPEG": n // 2, "PNG": n - n // 2},
-        "archive_bytes": len(archive),
-        "repeat": args.repeat,
-        "timing": "interleaved rounds (portal, bare with N processes; portal, bare with 1; "
-        "every other round bare first), after an untimed warm-up of each side",
-        "processes": processes,
-        "ratio": same_cores["ratio"],
-        "ratio_one_process": one_process["ratio"],
-        "goal_ratio": GOAL,
-        "meets_goal": same_cores["ratio"] >= GOAL,
-        "same_cores": same_cores,
-        "one_process": one_process,
-        "portal": {
-            "path": "apps.datasets.services.dataset_version_ingest (what the worker calls), "
-            "LEPTON_INGEST_PROCESSES set to the processes of each pairing",
-        },
-        "bare": {
-            "loop": "Image.open+verify, Image.open+load+convert('RGB') over the bytes in "
-            f"memory; N processes: a forked pool, runs of {BARE_CHUNK} images each",
-        },
-        "canonical_only": {
-            "loop": "apps.datasets.canonical.canonicalize_batch, 1 process, bytes in memory",
-            "images_per_second": round(n / canonical, 1),
-            "runs_seconds": [round(t.seconds, 3) for t in sides["canonical"]],
-        },
-        "waited_for_previous_cleanup_s": round(waited, 1),
-        "machine": machine()
-        | {
-            # Other processes' load skews every side; it is written down to judge the run.
-            "load_average_1min": {
-                "before": round(load_before[0], 2),
-                "after": round(os.getloadavg()[0], 2),
-            }
-        },
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    result = summary(args, sides, processes, archive_bytes=len(archive), waited=waited)
+    # Other processes' load skews every side; it is written down to judge the run.
+    result["machine"]["load_average_1min"] = {
+        "before": round(load_before[0], 2),
+        "after": round(os.getloadavg()[0], 2),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+    n, same_cores, one_process = args.images, result["same_cores"], result["one_process"]
     print(
         f"{n} images of {args.size} px: {processes} processes each: portal "
         f"{same_cores['portal_images_per_second']} img/s, bare "

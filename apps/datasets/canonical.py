@@ -354,7 +354,7 @@ def _store(data: bytes, pack: _Pack) -> Stored | str:
     return pack.add(canonical)
 
 
-def write_file_once(path: str, data: bytes, *, mode: int | None = None) -> None:
+def write_file_once(path: str, data: bytes | bytearray, *, mode: int | None = None) -> None:
     """Write content-addressed bytes to `path` unless they are there already: one
     create-and-write per new file.
 
@@ -383,7 +383,7 @@ def write_file_once(path: str, data: bytes, *, mode: int | None = None) -> None:
         os.close(descriptor)
 
 
-def _replace_file(path: str, data: bytes, *, mode: int | None) -> None:
+def _replace_file(path: str, data: bytes | bytearray, *, mode: int | None) -> None:
     partial = f"{path}.{uuid.uuid4().hex}.partial"
     try:
         with open(partial, "xb") as handle:

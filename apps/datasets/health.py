@@ -95,7 +95,7 @@ def _sizes(sizes: list[tuple[int, int]]) -> dict[str, Any]:
             return {"min": 0, "median": 0, "max": 0}
         return {"min": min(values), "median": statistics.median_low(values), "max": max(values)}
 
-    buckets = Counter()
+    buckets: Counter[str] = Counter()
     for width, height in sizes:
         side = max(width, height)
         bucket = next((f"≤{b}" for b in SIZE_BUCKETS if side <= b), f">{SIZE_BUCKETS[-1]}")

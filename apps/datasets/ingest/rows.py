@@ -37,8 +37,14 @@ class ItemRow:
 
 ROW_FIELDS = tuple(ItemRow.__slots__)
 #: where a row's image and thumbnail are stored
-LOCATION = ("file", "file_offset", "file_length", "thumbnail", "thumbnail_offset")
-LOCATION += ("thumbnail_length",)
+LOCATION: tuple[str, ...] = (
+    "file",
+    "file_offset",
+    "file_length",
+    "thumbnail",
+    "thumbnail_offset",
+    "thumbnail_length",
+)
 
 
 def location(row: ItemRow) -> tuple:

@@ -127,7 +127,7 @@ class Ingestion:
             return
         place = self._packed(pack, result) if pack is not None else self._store_whole(result)
         row = ItemRow(
-            *place,
+            **place,
             original_name=path[:500],
             label=label[:200],
             split=split or "",
@@ -142,16 +142,23 @@ class Ingestion:
         self.new.add(digest)
 
     @staticmethod
-    def _packed(pack: str, result: Stored) -> tuple:
+    def _packed(pack: str, result: Stored) -> dict[str, Any]:
         """Where an image written to a pack lies (rows.LOCATION); an image of at most the
         thumbnail size is its own thumbnail."""
-        file_at, file_length = result.png_offset, result.png_bytes
-        thumbnail_at, thumbnail_length = file_at, file_length
-        if result.thumbnail_offset is not None:
-            thumbnail_at, thumbnail_length = result.thumbnail_offset, result.thumbnail_bytes
-        return pack, file_at, file_length, pack, thumbnail_at, thumbnail_length
+        place = {"file": pack, "file_offset": result.png_offset, "file_length": result.png_bytes}
+        if result.thumbnail_offset is None:
+            return place | {
+                "thumbnail": pack,
+                "thumbnail_offset": result.png_offset,
+                "thumbnail_length": result.png_bytes,
+            }
+        return place | {
+            "thumbnail": pack,
+            "thumbnail_offset": result.thumbnail_offset,
+            "thumbnail_length": result.thumbnail_bytes,
+        }
 
-    def _store_whole(self, result: Canonical) -> tuple:
+    def _store_whole(self, result: Canonical) -> dict[str, Any]:
         """Store a decoded image as whole content-addressed files (object stores); where."""
         digest = result.sha256
         file = thumbnail = storing.store_once(
@@ -160,7 +167,7 @@ class Ingestion:
         if result.thumbnail is not None:
             thumbnail = storing.store_once(f"{self._thumbs}/{digest}.webp", result.thumbnail)
         self.new_bytes[digest] = len(result.png) + len(result.thumbnail or b"")
-        return file, None, None, thumbnail, None, None
+        return dict(zip(item_rows.LOCATION, (file, None, None, thumbnail, None, None), strict=True))
 
     def decode(
         self,
