@@ -44,6 +44,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/check_all_tenants.py
 	$(BIN)/mypy
 
 ## test: lint + the whole suite (unit, API, e2e with a real worker, browser).
