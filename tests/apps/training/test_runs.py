@@ -225,10 +225,10 @@ def test_a_queued_run_that_is_cancelled_never_trains(api, tenant, ready_version)
 
 def test_a_run_cancelled_while_training_stops_and_stores_nothing(tenant, ready_version):
     """The cancel lands mid-epoch (from the progress callback, as the web would write it)."""
-    from apps.training import execution
+    from apps.training import run_session
 
     run = start(tenant, ready_version, epochs=5, batch_size=4)
-    original = execution._RunSession.on_progress
+    original = run_session.RunSession.on_progress
     seen = {"steps": []}
 
     def on_progress(self, progress):
@@ -238,11 +238,11 @@ def test_a_run_cancelled_while_training_stops_and_stores_nothing(tenant, ready_v
             training_run_cancel(run=TrainingRun.all_tenants.get(pk=run.pk), user=tenant.user)
             self.should_stop._next = 0.0  # the next check reads the row at once
 
-    execution._RunSession.on_progress = on_progress
+    run_session.RunSession.on_progress = on_progress
     try:
         finished = training_run_execute(run_id=run.pk)
     finally:
-        execution._RunSession.on_progress = original
+        run_session.RunSession.on_progress = original
     assert finished.status == JobStatus.CANCELLED
     assert max(seen["steps"]) == 3  # not one more step after the cancel was seen
     assert not ModelVersion.all_tenants.filter(run=run).exists()
@@ -269,10 +269,10 @@ def test_a_run_whose_worker_keeps_dying_is_failed_after_three_attempts(tenant, r
 
 def test_a_stored_checkpoint_is_continued_and_then_deleted(tenant, ready_version):
     """An attempt that died after epoch 2 left its checkpoint in storage; the next continues."""
-    from apps.training import execution
+    from apps.training import run_session
 
     run = start(tenant, ready_version, epochs=4, batch_size=16, seed=2)
-    original = execution._RunSession.on_checkpoint
+    original = run_session.RunSession.on_checkpoint
     stored: list[str] = []
 
     class Killed(BaseException):
@@ -284,12 +284,12 @@ def test_a_stored_checkpoint_is_continued_and_then_deleted(tenant, ready_version
         if len(stored) == 2:
             raise Killed
 
-    execution._RunSession.on_checkpoint = on_checkpoint
+    run_session.RunSession.on_checkpoint = on_checkpoint
     try:
         with pytest.raises(Killed):
             training_run_execute(run_id=run.pk)
     finally:
-        execution._RunSession.on_checkpoint = original
+        run_session.RunSession.on_checkpoint = original
     run.refresh_from_db()
     assert run.checkpoint == stored[-1] and default_storage.exists(run.checkpoint)
     assert not default_storage.exists(stored[0])  # the older one was replaced
