@@ -28,7 +28,7 @@ from isal import isal_zlib
 from PIL import Image
 
 from apps.datasets.archives.zip_entries import ZipPlace, read_zip_entry
-from workers.ml.images import ImageDecodeError, decode_image
+from workers.ml.images import DEFAULT_MAX_PIXELS, ImageDecodeError, decode_image
 
 # Pillow imports its format plugins on the first image it opens, some 30 ms. Decoding processes
 # fork from a server that imported this module: done here, each of them starts with them.
@@ -283,9 +283,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 _IEND = _chunk(b"IEND", b"")
 
 
-def canonicalize(data: bytes) -> Canonical:
-    """Decode untrusted bytes; raises ImageDecodeError with a reason a person can act on."""
-    image = decode_image(data)  # verified, EXIF-rotated, first frame, 8-bit RGB
+def canonicalize(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Canonical:
+    """Decode untrusted bytes; raises ImageDecodeError with a reason a person can act on.
+
+    An image whose header declares more than `max_pixels` pixels is refused before decoding."""
+    # verified, EXIF-rotated, first frame, 8-bit RGB
+    image = decode_image(data, max_pixels=max_pixels)
     png = encode_canonical_png(image)
     thumbnail = None
     if max(image.size) > THUMBNAIL_SIDE:
@@ -304,7 +307,13 @@ def canonicalize(data: bytes) -> Canonical:
     )
 
 
-def store_batch(batch: list[bytes], destination: Destination, number: int) -> list[Stored | str]:
+def store_batch(
+    batch: list[bytes],
+    destination: Destination,
+    number: int,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[Stored | str]:
     """canonicalize() over a batch, the images written to pack `number` of `destination` by
     this process: only a few numbers per image go back to the ingesting process.
 
@@ -314,13 +323,19 @@ def store_batch(batch: list[bytes], destination: Destination, number: int) -> li
     """
     pack = _Pack(destination, number)
     try:
-        return [_store(data, pack) for data in batch]
+        return [_store(data, pack, max_pixels) for data in batch]
     finally:
         pack.close()
 
 
 def store_zip_entries(
-    places: list[ZipPlace], *, archive: str, destination: Destination, limit: int, number: int
+    places: list[ZipPlace],
+    *,
+    archive: str,
+    destination: Destination,
+    limit: int,
+    number: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[tuple[int, Stored | str] | None]:
     """store_batch() over entries of the zip archive at `archive`, read by this process from
     its own map of the file: the ingesting process sends where they are, not their bytes.
@@ -338,17 +353,19 @@ def store_zip_entries(
         ):
             for place in places:
                 data = read_zip_entry(mapped, place, limit=limit)
-                results.append(None if data is None else (len(data), _store(data, pack)))
+                results.append(
+                    None if data is None else (len(data), _store(data, pack, max_pixels))
+                )
     finally:
         pack.close()
     return results
 
 
-def _store(data: bytes, pack: _Pack) -> Stored | str:
+def _store(data: bytes, pack: _Pack, max_pixels: int) -> Stored | str:
     """canonicalize() `data` and append it to `pack`: what the row needs, or the reason the
     image was refused."""
     try:
-        canonical = canonicalize(data)
+        canonical = canonicalize(data, max_pixels=max_pixels)
     except ImageDecodeError as exc:
         return exc.reason
     return pack.add(canonical)
@@ -396,7 +413,9 @@ def _replace_file(path: str, data: bytes | bytearray, *, mode: int | None) -> No
             os.unlink(partial)
 
 
-def canonicalize_batch(batch: list[bytes]) -> list[Canonical | str]:
+def canonicalize_batch(
+    batch: list[bytes], *, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> list[Canonical | str]:
     """canonicalize() over a batch: each result is a Canonical or the reason it was refused.
 
     The unit of work of an ingestion worker process: batches keep the cost of passing data
@@ -405,7 +424,7 @@ def canonicalize_batch(batch: list[bytes]) -> list[Canonical | str]:
     results: list[Canonical | str] = []
     for data in batch:
         try:
-            results.append(canonicalize(data))
+            results.append(canonicalize(data, max_pixels=max_pixels))
         except ImageDecodeError as exc:
             results.append(exc.reason)
     return results

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput, PayloadTooLarge, ServiceError, check_may_delete
@@ -21,7 +22,7 @@ from apps.deployments.rows import RowSchema, read_rows, row_schema
 from apps.tenants.models import Organization
 from apps.training.models import ModelVersion
 from workers.ml.checkpoint import IMAGE_CLASSIFICATION, TABULAR_REGRESSION
-from workers.ml.images import ImageDecodeError, decode_image
+from workers.ml.images import ImageDecodeError, ImageTooLarge, decode_image, fitting_size
 from workers.ml.predictor import Predictor
 from workers.ml.tabular import TabularPredictor
 
@@ -103,7 +104,9 @@ def endpoint_predict(
     if not data:
         raise InvalidInput("The image is empty.", field="image")
     try:
-        picture = decode_image(data)
+        picture = decode_image(data, max_pixels=settings.LEPTON_MAX_PREDICT_IMAGE_PIXELS)
+    except ImageTooLarge as exc:
+        raise InvalidInput(_too_large_message(exc), code="image_too_large", field="image")
     except ImageDecodeError as exc:
         raise InvalidInput(
             f"The file is not an image the model can read: {exc.reason}. Send a JPEG, PNG, "
@@ -118,6 +121,21 @@ def endpoint_predict(
         model_version_id=str(version.pk),
         labels=list(predictor.labels),
     )
+
+
+def _too_large_message(exc: ImageTooLarge) -> str:
+    width, height = fitting_size(exc.width, exc.height, exc.limit)
+    return _(
+        "The image is %(width)d x %(height)d pixels; an endpoint takes at most %(limit)s pixels "
+        "(LEPTON_MAX_PREDICT_IMAGE_PIXELS). Resize it to at most %(fit_width)d x %(fit_height)d "
+        "pixels, keeping its aspect ratio, and send it again."
+    ) % {
+        "width": exc.width,
+        "height": exc.height,
+        "limit": f"{exc.limit:,}",
+        "fit_width": width,
+        "fit_height": height,
+    }
 
 
 def is_json(content_type: str) -> bool:

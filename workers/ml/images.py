@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import math
 import re
+import struct
 from typing import BinaryIO
 
 import numpy as np
@@ -20,8 +22,10 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
     "ImageDecodeError",
+    "ImageTooLarge",
     "decode_image",
     "encode_png",
+    "fitting_size",
     "to_rgb",
 ]
 
@@ -51,6 +55,36 @@ class ImageDecodeError(ValueError):
         self.reason = reason
 
 
+class ImageTooLarge(ImageDecodeError):
+    """The header says the image has more pixels than the caller allows: refused unread.
+
+    ``width``, ``height`` and ``limit`` let a caller word its own message (in the user's
+    language); ``reason`` names the limit and a size to resize to.
+    """
+
+    def __init__(self, *, width: int, height: int, limit: int) -> None:
+        self.width, self.height, self.limit = width, height, limit
+        fit_width, fit_height = fitting_size(width, height, limit)
+        super().__init__(
+            f"image is too large: {width * height} pixels ({width}x{height}), the limit is "
+            f"{limit} pixels; resize it to at most {fit_width}x{fit_height} pixels "
+            "(the same aspect ratio) and send it again"
+        )
+
+
+def fitting_size(width: int, height: int, limit: int) -> tuple[int, int]:
+    """The largest size of the same aspect ratio as ``width`` x ``height`` (rounded down)
+    whose pixel count is at most ``limit``: what to resize an image refused as too large to."""
+    scale = min(1.0, math.sqrt(limit / (width * height)))
+    fit_width, fit_height = max(1, int(width * scale)), max(1, int(height * scale))
+    while fit_width * fit_height > limit:  # float rounding can leave it one row over
+        if fit_width >= fit_height:
+            fit_width -= 1
+        else:
+            fit_height -= 1
+    return fit_width, fit_height
+
+
 def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode untrusted image bytes into an upright 8-bit RGB image.
 
@@ -58,13 +92,15 @@ def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXE
     by its EXIF orientation, reduced to its first frame and converted to RGB with any
     transparency composited on white.
 
-    ``max_pixels`` bounds width * height. Pillow's process-wide ``Image.MAX_IMAGE_PIXELS`` guard
-    still applies on top (it raises at twice that value), so raising ``max_pixels`` above it
-    only helps up to that point.
+    ``max_pixels`` bounds width * height. It is compared with the size the header declares
+    before a single pixel is decoded (one comparison), so a pixel bomb costs no more than its
+    header; Pillow's process-wide ``Image.MAX_IMAGE_PIXELS`` guard still applies on top (it
+    raises at twice that value), so raising ``max_pixels`` above it only helps up to that point.
 
     Raises:
-        ImageDecodeError: for anything that is not a readable image within the limits. No other
-            exception escapes for bad input bytes.
+        ImageTooLarge: when the header declares more than ``max_pixels`` pixels.
+        ImageDecodeError: for anything else that is not a readable image. No other exception
+            escapes for bad input bytes.
     """
     if max_pixels < 1:
         raise ValueError("max_pixels must be at least 1")
@@ -75,14 +111,13 @@ def decode_image(source: bytes | BinaryIO, *, max_pixels: int = DEFAULT_MAX_PIXE
     try:
         # Not closed: it reads from memory, and once loaded its pixels are all it needs, so
         # an RGB image is returned as it is, without a copy.
-        image = Image.open(io.BytesIO(data), formats=_allowed_formats())
+        image = _open_header(data)
         _check_size(image.size, max_pixels)
         if type(image).verify is not ImageFile.ImageFile.verify:
             # The format checks more than decoding does (PNG: every chunk's checksum), and
             # verify() leaves the image unusable. Other formats' verify() only closes the file.
             image.verify()
-            image = Image.open(io.BytesIO(data), formats=_allowed_formats())
-            _check_size(image.size, max_pixels)
+            image = _open_header(data)
         image.load()
         _exif_upright(image)
         if image.mode == "RGB" and "transparency" not in image.info:
@@ -150,13 +185,35 @@ def _allowed_formats() -> tuple[str, ...]:
     return tuple(name for name in _FORMAT_NAMES if name in Image.OPEN)
 
 
+def _open_header(data: bytes) -> ImageFile.ImageFile:
+    """What ``Image.open(formats=_allowed_formats())`` does, less its pixel-bomb check.
+
+    Opening reads only the header. Pillow's check at this point would refuse anything over twice
+    ``Image.MAX_IMAGE_PIXELS`` itself, with its own limit in the message; leaving it out lets
+    _check_size refuse the image first, for the caller's limit, with a size to resize to.
+    """
+    prefix = data[:16]
+    for name in _allowed_formats():
+        factory, accept = Image.OPEN[name]
+        accepted = accept(prefix) if accept is not None else True
+        if not accepted or isinstance(accepted, str):  # a str: the plugin's support is missing
+            continue
+        try:
+            return factory(io.BytesIO(data), "")
+        except (SyntaxError, IndexError, TypeError, struct.error):
+            continue  # not this format after all; Image.open tries the next one too
+    raise Image.UnidentifiedImageError("cannot identify image file")
+
+
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:
     width, height = size
     if width < 1 or height < 1:
         raise ImageDecodeError(f"the image has no pixels ({width}x{height})")
-    pixels = width * height
-    if pixels > max_pixels:
-        raise ImageDecodeError(f"image is too large: {pixels} pixels, the limit is {max_pixels}")
+    limit = max_pixels
+    if Image.MAX_IMAGE_PIXELS:
+        limit = min(limit, 2 * Image.MAX_IMAGE_PIXELS)
+    if width * height > limit:
+        raise ImageTooLarge(width=width, height=height, limit=limit)
 
 
 def _exif_upright(image: Image.Image) -> None:

@@ -117,6 +117,7 @@ def decode_images(
     expected: int,
     destination: Destination | None = None,
     local_zip: LocalZip | None = None,
+    max_pixels: int,
 ) -> Iterator[tuple[Any, int, Canonical | Stored | str | None]]:
     """(key, bytes decoded, result) for each source, in order: the result is a Canonical, or
     with a `destination` the Stored image already written to the pack of its batch there (the
@@ -125,6 +126,9 @@ def decode_images(
     A ZipPlace payload (in `local_zip`, with a `destination`) is read by the decoding process
     itself; its result is None, with 0 bytes, when the entry is not plain: the caller reads
     that one with zipfile (ArchiveReader.read_entry), which says what is wrong with it.
+
+    An image whose header declares more than `max_pixels` pixels is refused before it is
+    decoded (LEPTON_MAX_DATASET_IMAGE_PIXELS): its result is the reason, naming the limit.
 
     With more than one process and enough images the work is spread over worker processes;
     results still come back in the order of `sources`, so "the first copy" is well defined.
@@ -144,11 +148,14 @@ def decode_images(
                 destination=destination,
                 limit=local_zip.limit,
                 number=number,
+                max_pixels=max_pixels,
             )
         elif destination is not None:
-            work = partial(store_batch, destination=destination, number=number)
+            work = partial(
+                store_batch, destination=destination, number=number, max_pixels=max_pixels
+            )
         else:
-            work = canonicalize_batch
+            work = partial(canonicalize_batch, max_pixels=max_pixels)
         return keys, work, payloads
 
     if processes <= 1 or expected < PARALLEL_MIN_IMAGES:

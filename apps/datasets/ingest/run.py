@@ -184,6 +184,7 @@ class Ingestion:
         wrong with them, and decoded in this process.
         """
         processes = max(1, settings.LEPTON_INGEST_PROCESSES)
+        max_pixels = settings.LEPTON_MAX_DATASET_IMAGE_PIXELS
         budget = reader.budget() if reader is not None else None
         for (path, label, split, entry), size, result in decode_images(
             sources,
@@ -191,6 +192,7 @@ class Ingestion:
             expected=self.total,
             destination=self.destination,
             local_zip=local_zip,
+            max_pixels=max_pixels,
         ):
             if entry is not None and reader is not None and budget is not None:
                 if result is None:
@@ -199,7 +201,8 @@ class Ingestion:
                         self.skip(read.path, read.reason)
                         continue
                     size = len(read)
-                    result = canonicalize_batch([read])[0]  # stored whole, by add()
+                    # stored whole, by add()
+                    result = canonicalize_batch([read], max_pixels=max_pixels)[0]
                 else:
                     budget.add(size)
             self.add(path, label, split, size, result)

@@ -17,6 +17,7 @@ from apps.datasets.models import Dataset, DatasetVersion
 from apps.deployments.models import Endpoint
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
 from tests.conftest import as_file, png_bytes, trained_model_version
+from tests.support.archives import pixel_bomb
 from tests.support.shapes import SHAPE_CLASSES
 from workers.ml.architectures import build_model
 from workers.ml.checkpoint import ModelBundle, save_bundle
@@ -311,3 +312,28 @@ def test_the_endpoint_names_the_model_by_default(api, tenant, tmp_path):
     assert r.status_code == 201
     assert r.json()["name"] == f"{model_version.model_config.name} v{model_version.number}"
     assert r.json()["is_active"] is True
+
+
+def test_it_refuses_an_image_over_the_pixel_limit_before_decoding_it(api, tenant, predict_url):
+    # A few hundred bytes whose header declares 400 megapixels: refused for the portal's own
+    # limit (LEPTON_MAX_PREDICT_IMAGE_PIXELS, 16 megapixels), not Pillow's pixel-bomb guard.
+    r = api.post(predict_url, {"image": as_file(pixel_bomb(20_000, 20_000), "huge.png")})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["code"] == "image_too_large"
+    assert "image" in error["fields"]
+    assert "20000 x 20000 pixels" in error["message"]
+    assert "at most 16,000,000 pixels" in error["message"]
+    assert "Resize it to at most 4000 x 4000 pixels" in error["message"]
+    assert_one_event(tenant, predict_url, 400)
+
+
+def test_an_image_at_the_pixel_limit_is_still_answered(api, predict_url, settings):
+    picture = png_bytes()
+    width, height = decode_image(picture).size
+    settings.LEPTON_MAX_PREDICT_IMAGE_PIXELS = width * height
+    assert api.post(predict_url, {"image": as_file(picture)}).status_code == 200
+    settings.LEPTON_MAX_PREDICT_IMAGE_PIXELS = width * height - 1
+    r = api.post(predict_url, {"image": as_file(picture)})
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "image_too_large"

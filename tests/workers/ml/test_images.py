@@ -15,8 +15,10 @@ from tests.support.shapes import image_bytes
 from workers.ml.images import (
     IMAGE_EXTENSIONS,
     ImageDecodeError,
+    ImageTooLarge,
     decode_image,
     encode_png,
+    fitting_size,
     to_rgb,
 )
 
@@ -183,7 +185,9 @@ def test_size_between_warning_and_error_threshold_is_rejected() -> None:
     # 10000 x 9000 = 90M pixels: above Pillow's warning limit, below its hard error limit.
     with pytest.raises(ImageDecodeError) as caught:
         decode_image(_png_header_only(10_000, 9_000))
-    assert caught.value.reason == "image is too large: 90000000 pixels, the limit is 89478485"
+    assert caught.value.reason.startswith(
+        "image is too large: 90000000 pixels (10000x9000), the limit is 89478485 pixels"
+    )
 
 
 def test_bomb_warning_as_error_is_still_a_decode_error() -> None:
@@ -199,7 +203,38 @@ def test_max_pixels_limit() -> None:
     assert decode_image(data, max_pixels=24 * 16).size == (24, 16)
     with pytest.raises(ImageDecodeError) as caught:
         decode_image(data, max_pixels=100)
-    assert caught.value.reason == "image is too large: 384 pixels, the limit is 100"
+    assert caught.value.reason == (
+        "image is too large: 384 pixels (24x16), the limit is 100 pixels; resize it to at most "
+        "12x8 pixels (the same aspect ratio) and send it again"
+    )
+    assert (caught.value.width, caught.value.height, caught.value.limit) == (24, 16, 100)
+
+
+def test_a_header_far_over_pillows_own_limit_is_refused_for_the_callers_limit() -> None:
+    # 20000 x 20000 is over twice Pillow's MAX_IMAGE_PIXELS: its own check must not answer first.
+    with pytest.raises(ImageTooLarge) as caught:
+        decode_image(_png_header_only(20_000, 20_000), max_pixels=40_000_000)
+    assert caught.value.limit == 40_000_000
+    assert "the limit is 40000000 pixels; resize it to at most 6324x6324 pixels" in str(
+        caught.value
+    )
+
+
+def test_an_image_at_the_limit_is_decoded() -> None:
+    data = image_bytes(_gradient((24, 16)), "PNG")
+    assert decode_image(data, max_pixels=24 * 16).size == (24, 16)
+    with pytest.raises(ImageTooLarge):
+        decode_image(data, max_pixels=24 * 16 - 1)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "limit"),
+    [(24, 16, 100), (20_000, 20_000, 40_000_000), (1, 100_000, 7), (9_999, 7, 50_000), (3, 3, 9)],
+)
+def test_fitting_size_keeps_within_the_limit(width: int, height: int, limit: int) -> None:
+    fit_width, fit_height = fitting_size(width, height, limit)
+    assert fit_width * fit_height <= limit
+    assert 1 <= fit_width <= width and 1 <= fit_height <= height
 
 
 def test_encode_png_is_lossless_and_canonical() -> None:
