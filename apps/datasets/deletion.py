@@ -68,28 +68,7 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
             .filter(dataset=dataset)
             .order_by("number")
         )
-        busy = [v.number for v in versions if v.status in (JobStatus.QUEUED, JobStatus.RUNNING)]
-        if busy:
-            raise Conflict(
-                f"Version {busy[0]} of '{dataset.name}' is still being ingested. Wait until it "
-                "is ready or has failed, then delete the dataset."
-            )
-        models = sorted(
-            set(
-                DatasetVersion.objects.for_organization(organization_id)
-                .filter(dataset=dataset, model_configs__isnull=False)
-                .values_list("model_configs__name", flat=True)
-                .distinct()
-            )
-        )
-        if models:
-            shown = ", ".join(f"'{name}'" for name in models[:5])
-            more = f" and {len(models) - 5} more" if len(models) > 5 else ""
-            raise Conflict(
-                f"'{dataset.name}' cannot be deleted: the models {shown}{more} were trained on "
-                "it, and a model keeps the dataset version it learned from. Delete those models "
-                "first (on a run page of each, or DELETE models/{id}/)."
-            )
+        _check_deletable(dataset, versions)
         images = _image_files(
             DatasetItem.objects.for_organization(organization_id).filter(version__in=versions)
         )
@@ -117,6 +96,32 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
             lambda: _delete_files(organization_id, dataset_id, versions, images - set(kept))
         )
     return deleted
+
+
+def _check_deletable(dataset: Dataset, versions: list[DatasetVersion]) -> None:
+    """Refuse while a version is being ingested or models were trained on the dataset."""
+    busy = [v.number for v in versions if v.status in (JobStatus.QUEUED, JobStatus.RUNNING)]
+    if busy:
+        raise Conflict(
+            f"Version {busy[0]} of '{dataset.name}' is still being ingested. Wait until it "
+            "is ready or has failed, then delete the dataset."
+        )
+    models = sorted(
+        set(
+            DatasetVersion.objects.for_organization(dataset.organization_id)
+            .filter(dataset=dataset, model_configs__isnull=False)
+            .values_list("model_configs__name", flat=True)
+            .distinct()
+        )
+    )
+    if models:
+        shown = ", ".join(f"'{name}'" for name in models[:5])
+        more = f" and {len(models) - 5} more" if len(models) > 5 else ""
+        raise Conflict(
+            f"'{dataset.name}' cannot be deleted: the models {shown}{more} were trained on "
+            "it, and a model keeps the dataset version it learned from. Delete those models "
+            "first (on a run page of each, or DELETE models/{id}/)."
+        )
 
 
 def _image_files(items: Any) -> set[str]:

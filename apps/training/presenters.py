@@ -223,13 +223,7 @@ def scatter(pairs: list[dict[str, Any]], target: str = "") -> dict[str, Any] | N
     ]
     if not points:
         return None
-    values = [v for a, p, _pair in points for v in (a, p)]
-    low, high = min(values), max(values)
-    if high - low < 1e-12:
-        low, high = low - 1, high + 1
-    step = _nice_step(high - low, 5)
-    low = math.floor(low / step) * step
-    high = math.ceil(high / step) * step
+    low, high, step = _scatter_scale([v for a, p, _pair in points for v in (a, p)])
     m = SCATTER_MARGIN
     plot_w = SCATTER_WIDTH - m["left"] - m["right"]
     plot_h = SCATTER_HEIGHT - m["top"] - m["bottom"]
@@ -255,22 +249,15 @@ def scatter(pairs: list[dict[str, Any]], target: str = "") -> dict[str, Any] | N
                 "label": _number(value, places),
             }
         )
-    dots = []
-    for actual, predicted, pair in points:
-        numbers = {"actual": format_number(actual), "predicted": format_number(predicted)}
-        title = _("actual %(actual)s, predicted %(predicted)s") % numbers
-        row, name = pair.get("row"), pair.get("name") or ""
-        where = _("row %(row)s") % {"row": row} if row is not None else ""
-        if name:
-            where = f"{where} ({name})" if where else str(name)
-        dots.append(
-            {
-                "cx": c(x(actual)),
-                "cy": c(y(predicted)),
-                "title": f"{where}: {title}" if where else title,
-                "over": predicted > actual,
-            }
-        )
+    dots = [
+        {
+            "cx": c(x(actual)),
+            "cy": c(y(predicted)),
+            "title": _scatter_title(actual, predicted, pair),
+            "over": predicted > actual,
+        }
+        for actual, predicted, pair in points
+    ]
     return {
         "width": SCATTER_WIDTH,
         "height": SCATTER_HEIGHT,
@@ -287,6 +274,26 @@ def scatter(pairs: list[dict[str, Any]], target: str = "") -> dict[str, Any] | N
         "points": dots,
         "target": target,
     }
+
+
+def _scatter_scale(values: list[float]) -> tuple[float, float, float]:
+    """(low, high, step) of one axis holding `values`, on round numbers."""
+    low, high = min(values), max(values)
+    if high - low < 1e-12:
+        low, high = low - 1, high + 1
+    step = _nice_step(high - low, 5)
+    return math.floor(low / step) * step, math.ceil(high / step) * step, step
+
+
+def _scatter_title(actual: float, predicted: float, pair: dict[str, Any]) -> str:
+    """A point's tooltip: which row (and name), actual and predicted values."""
+    numbers = {"actual": format_number(actual), "predicted": format_number(predicted)}
+    title = _("actual %(actual)s, predicted %(predicted)s") % numbers
+    row, name = pair.get("row"), pair.get("name") or ""
+    where = _("row %(row)s") % {"row": row} if row is not None else ""
+    if name:
+        where = f"{where} ({name})" if where else str(name)
+    return f"{where}: {title}" if where else title
 
 
 def regression_summary(evaluation: dict[str, Any]) -> dict[str, Any]:

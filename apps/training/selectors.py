@@ -37,52 +37,7 @@ def dataset_leaderboard(dataset: Dataset) -> dict[str, Any]:
         .select_related("model_config__dataset_version", "run")
         .order_by("-created_at")
     )
-    rows = []
-    for version in versions:
-        evaluation = version.evaluation
-        run = version.run
-        template = TEMPLATES.get(version.template)
-        row: dict[str, Any] = {
-            "model_version": str(version.pk),
-            "model": str(version.model_config_id),
-            "model_name": version.model_config.name,
-            "number": version.number,
-            "run": str(run.pk),
-            "template": version.template,
-            "template_name": str(template.name) if template else version.template,
-            "dataset_version": version.model_config.dataset_version.number,
-            "task": version.task,
-            "score": version.accuracy,
-            "epochs": run.epoch,
-            "hyperparameters": run.hyperparameters,
-            "device": run.device,
-            "gpu_seconds": run.gpu_seconds,
-            "samples_per_second": run.images_per_second,
-            "seconds": (
-                (run.finished_at - run.started_at).total_seconds()
-                if run.finished_at and run.started_at
-                else None
-            ),
-            "evaluated_on": evaluation.get("split", "test"),
-            "created_at": version.created_at,
-        }
-        if version.task == TABULAR_REGRESSION:
-            row |= {k: evaluation.get(k) for k in ("r2", "mae", "rmse", "count")}
-        else:
-            row |= {
-                k: evaluation.get(k)
-                for k in (
-                    "accuracy",
-                    "macro_precision",
-                    "macro_recall",
-                    "macro_f1",
-                    "weighted_precision",
-                    "weighted_recall",
-                    "weighted_f1",
-                    "count",
-                )
-            }
-        rows.append(row)
+    rows = [_leaderboard_row(version) for version in versions]
     if dataset.kind == "tabular":
         rows.sort(key=lambda r: (-(r["r2"] or -1e9), r["mae"] or 0.0))
         metric = "r2"
@@ -92,3 +47,50 @@ def dataset_leaderboard(dataset: Dataset) -> dict[str, Any]:
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return {"dataset": str(dataset.pk), "metric": metric, "entries": rows}
+
+
+#: the scores a leaderboard row carries, by task
+_CLASSIFIER_SCORES = (
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+    "count",
+)
+_REGRESSOR_SCORES = ("r2", "mae", "rmse", "count")
+
+
+def _leaderboard_row(version: ModelVersion) -> dict[str, Any]:
+    """What made a model version (dataset version, template, settings, device), its scores."""
+    evaluation = version.evaluation
+    run = version.run
+    template = TEMPLATES.get(version.template)
+    row: dict[str, Any] = {
+        "model_version": str(version.pk),
+        "model": str(version.model_config_id),
+        "model_name": version.model_config.name,
+        "number": version.number,
+        "run": str(run.pk),
+        "template": version.template,
+        "template_name": str(template.name) if template else version.template,
+        "dataset_version": version.model_config.dataset_version.number,
+        "task": version.task,
+        "score": version.accuracy,
+        "epochs": run.epoch,
+        "hyperparameters": run.hyperparameters,
+        "device": run.device,
+        "gpu_seconds": run.gpu_seconds,
+        "samples_per_second": run.images_per_second,
+        "seconds": (
+            (run.finished_at - run.started_at).total_seconds()
+            if run.finished_at and run.started_at
+            else None
+        ),
+        "evaluated_on": evaluation.get("split", "test"),
+        "created_at": version.created_at,
+    }
+    scores = _REGRESSOR_SCORES if version.task == TABULAR_REGRESSION else _CLASSIFIER_SCORES
+    return row | {k: evaluation.get(k) for k in scores}
