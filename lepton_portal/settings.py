@@ -78,6 +78,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: its process_view runs after the CSRF check, and refuses NUL characters (400).
+    "apps.core.inputs.InputGuardMiddleware",
 ]
 
 ROOT_URLCONF = "lepton_portal.urls"
@@ -160,6 +162,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LEPTON_MAX_ARCHIVE_ENTRIES = env_int("LEPTON_MAX_ARCHIVE_ENTRIES", 50_000)
 LEPTON_MAX_ARCHIVE_BYTES = env_int("LEPTON_MAX_ARCHIVE_MB", 4096) * 1024 * 1024
 LEPTON_MAX_IMAGE_BYTES = env_int("LEPTON_MAX_IMAGE_MB", 50) * 1024 * 1024
+# Most pixels (width x height, read from the header before decoding) of an image in a dataset
+# or sent to predict: far more than any template uses, and a pixel bomb is refused unread.
+LEPTON_MAX_DATASET_IMAGE_PIXELS = env_int("LEPTON_MAX_DATASET_IMAGE_PIXELS", 40_000_000)
+LEPTON_MAX_PREDICT_IMAGE_PIXELS = env_int("LEPTON_MAX_PREDICT_IMAGE_PIXELS", 16_000_000)
 # Most pixels (width x height, read from the header before decoding) of an image in a dataset
 # or sent to predict: far more than any template uses, and a pixel bomb is refused unread.
 LEPTON_MAX_DATASET_IMAGE_PIXELS = env_int("LEPTON_MAX_DATASET_IMAGE_PIXELS", 40_000_000)

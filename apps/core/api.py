@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import scoping
 from apps.core.errors import ServiceError
+from apps.core.inputs import is_json, json_kind
 from apps.tenants.models import Organization, Role
 from apps.tenants.selectors import organization_for_request
 
@@ -30,6 +32,9 @@ class TenantScopedMixin:
     organization: Organization
     #: the caller's role in the organization
     role: str
+    #: actions that read and check their JSON body themselves (predict takes an array of rows,
+    #: under its own size cap, and records a usage event for every refusal)
+    own_json_body_actions: frozenset[str] = frozenset()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
@@ -45,6 +50,32 @@ class TenantScopedMixin:
         self.organization = organization
         self.role = role
         self._scope_token = scoping.activate(organization)
+        self._check_json_body(request)
+
+    def _check_json_body(self, request: Request) -> None:
+        """A JSON body must be an object (of named fields): a view reading `request.data.get`
+        from a list, a string or a number would fail with a 500."""
+        if request.method not in ("POST", "PUT", "PATCH") or not is_json(request.content_type):
+            return
+        if getattr(self, "action", None) in self.own_json_body_actions:
+            return
+        if not request.stream:  # an empty body: the view says which fields it needs
+            return
+        if request.negotiator.select_parser(request, request.parsers) is None:
+            return  # a view that takes no JSON answers 415 itself, after its own lookups
+        data = request.data
+        if not isinstance(data, dict):
+            raise exceptions.ValidationError(
+                {
+                    "body": [
+                        _(
+                            "The request body must be a JSON object of named fields, "
+                            'like {"name": "..."}; this one is a JSON %(kind)s.'
+                        )
+                        % {"kind": json_kind(data)}
+                    ]
+                }
+            )
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         # The scope set in initial() is reset here, in a finally: DRF skips finalize_response

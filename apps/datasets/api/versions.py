@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.decorators import action
@@ -13,6 +14,7 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 
 from apps.core.errors import Conflict, InvalidInput
+from apps.core.inputs import json_nul_field, nul_message, text_value
 from apps.core.views import parse_uuid
 from apps.datasets import exports
 from apps.datasets.api.serializers import DatasetVersionHealthSerializer
@@ -86,9 +88,18 @@ def _json(data: Any, field: str, expect: type) -> Any:
             value = json.loads(raw)
         except ValueError:
             value = None
+    shape = '{"<item id>": "new label"}' if field == "relabel" else '{"a.jpg": "cat"}'
     if not isinstance(value, expect):
-        shape = '{"<item id>": "new label"}' if field == "relabel" else '{"a.jpg": "cat"}'
         raise InvalidInput(f"'{field}' must be a JSON object like {shape}.", field=field)
+    if isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
+        raise InvalidInput(
+            _("Each label in '%(field)s' must be text, like %(shape)s.")
+            % {"field": field, "shape": shape},
+            field=field,
+        )
+    if json_nul_field(value) is not None:
+        # A form field holds the object as JSON text, where a NUL is the escape \u0000.
+        raise InvalidInput(nul_message(field), field=field)
     return value
 
 
@@ -132,7 +143,7 @@ def derive_arguments(*, request: Any, dataset: Dataset) -> dict[str, Any]:
     labels = _json(data, "labels", dict)
     images = request.FILES.getlist("images") + request.FILES.getlist("images[]")
     archive = request.FILES.get("archive")
-    label = (data.get("label") or "").strip() or None
+    label = text_value(data, "label").strip() or None
     if not (images or archive or remove or relabel):
         raise InvalidInput(
             "Nothing would change: send images (with 'label' or 'labels'), an 'archive', "

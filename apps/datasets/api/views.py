@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantReadOnlyViewSet, TenantViewSet
 from apps.core.errors import InvalidInput
+from apps.core.inputs import text_value
 from apps.core.views import parse_uuid
 from apps.datasets.api.serializers import (
     DatasetCreateSerializer,
@@ -41,9 +42,9 @@ class DatasetViewSet(
         version = dataset_create(
             organization=self.organization,
             user=request.user,
-            name=request.data.get("name", ""),
+            name=text_value(request.data, "name"),
             upload=upload,
-            kind=request.data.get("kind") or DatasetKind.IMAGE,
+            kind=text_value(request.data, "kind") or DatasetKind.IMAGE,
         )
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 

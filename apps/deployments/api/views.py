@@ -108,6 +108,7 @@ class EndpointViewSet(
 
     model = Endpoint
     serializer_class = EndpointSerializer
+    own_json_body_actions = frozenset({"predict"})
 
     def get_queryset(self):
         related = (
