@@ -166,10 +166,6 @@ LEPTON_MAX_IMAGE_BYTES = env_int("LEPTON_MAX_IMAGE_MB", 50) * 1024 * 1024
 # or sent to predict: far more than any template uses, and a pixel bomb is refused unread.
 LEPTON_MAX_DATASET_IMAGE_PIXELS = env_int("LEPTON_MAX_DATASET_IMAGE_PIXELS", 40_000_000)
 LEPTON_MAX_PREDICT_IMAGE_PIXELS = env_int("LEPTON_MAX_PREDICT_IMAGE_PIXELS", 16_000_000)
-# Most pixels (width x height, read from the header before decoding) of an image in a dataset
-# or sent to predict: far more than any template uses, and a pixel bomb is refused unread.
-LEPTON_MAX_DATASET_IMAGE_PIXELS = env_int("LEPTON_MAX_DATASET_IMAGE_PIXELS", 40_000_000)
-LEPTON_MAX_PREDICT_IMAGE_PIXELS = env_int("LEPTON_MAX_PREDICT_IMAGE_PIXELS", 16_000_000)
 LEPTON_MAX_PREDICT_BYTES = env_int("LEPTON_MAX_PREDICT_MB", 10) * 1024 * 1024
 # Most rows one call to a tabular-regression endpoint may send (400 above).
 LEPTON_MAX_PREDICT_ROWS = env_int("LEPTON_MAX_PREDICT_ROWS", 1000)
