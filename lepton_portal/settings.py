@@ -42,6 +42,13 @@ SECURE_SSL_REDIRECT = SECURE
 SECURE_HSTS_SECONDS = 31536000 if SECURE else 0
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Behind a TLS-terminating proxy: how many proxies append to X-Forwarded-For before the portal
+# (0: the header is ignored, the peer's address is the client's; apps.core.client_ip), and
+# the header the proxy sets to say the request came over HTTPS (e.g. X-Forwarded-Proto).
+LEPTON_TRUSTED_PROXIES = env_int("LEPTON_TRUSTED_PROXIES", 0)
+_proxy_ssl_header = env_str("LEPTON_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
 SESSION_COOKIE_HTTPONLY = True
 
 INSTALLED_APPS = [
@@ -191,6 +198,25 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Attempt counters (apps.accounts.throttling) must be shared by every web process: Redis when
+# there is one, else files under LEPTON_DATA_DIR (no table to create; counts made exact there
+# by a file lock). Enough entries that culling does not forget live counters under attack.
+CACHES["throttle"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache" / "throttle"),
+        "OPTIONS": {"MAX_ENTRIES": 20_000},
+    }
+)
+CACHES["throttle"]["KEY_PREFIX"] = "throttle"
+# Budgets of attempts, as <count>/<second|minute|hour|day>. Failed log-ins (page and HTTP
+# Basic together) per account (email) and per client address; every sign-up attempt likewise.
+LEPTON_LOGIN_RATE_PER_ACCOUNT = env_str("LEPTON_LOGIN_RATE_PER_ACCOUNT", "10/minute")
+LEPTON_LOGIN_RATE_PER_ADDRESS = env_str("LEPTON_LOGIN_RATE_PER_ADDRESS", "50/minute")
+LEPTON_SIGNUP_RATE_PER_ACCOUNT = env_str("LEPTON_SIGNUP_RATE_PER_ACCOUNT", "10/hour")
+LEPTON_SIGNUP_RATE_PER_ADDRESS = env_str("LEPTON_SIGNUP_RATE_PER_ADDRESS", "30/hour")
 
 # Celery (lepton_portal/celery.py reads every CELERY_* name here).
 CELERY_TASK_ACKS_LATE = True
@@ -259,6 +285,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    # DRF's own client address (throttles' get_ident) follows the same proxies as ours.
+    "NUM_PROXIES": LEPTON_TRUSTED_PROXIES,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",

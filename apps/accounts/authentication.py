@@ -1,13 +1,17 @@
-"""REST authentication by API key: `Authorization: Bearer lp_<prefix>_<secret>`."""
+"""REST authentication: by API key (`Authorization: Bearer lp_<prefix>_<secret>`), and by email
+and password (HTTP Basic) under the same log-in throttle as the page."""
 
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
+from rest_framework.request import Request
 
 from apps.accounts.models import KEY_PREFIX, ApiKey, hash_api_key
+from apps.accounts.throttling import LOGIN, TooManyAttempts
 from apps.tenants.models import Membership
 
 
@@ -52,3 +56,31 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+class AttemptsThrottled(exceptions.Throttled):
+    """The API's 429 for a spent attempt budget: its message in the error shape, and
+    `Retry-After`, which DRF's handler writes from `wait`."""
+
+    wait: int | None
+
+    def __init__(self, error: TooManyAttempts) -> None:
+        super().__init__(detail=error.message, code="throttled")
+        self.wait = error.retry_after
+
+
+class ThrottledBasicAuthentication(authentication.BasicAuthentication):
+    """HTTP Basic with the email and password; failures use up the log-in budget."""
+
+    def authenticate_credentials(
+        self, userid: str, password: str, request: Request | None = None
+    ) -> tuple[Any, None]:
+        if request is None:
+            return super().authenticate_credentials(userid, password, request)
+        try:
+            LOGIN.reserve(request, account=userid)
+        except TooManyAttempts as exc:
+            raise AttemptsThrottled(exc) from None
+        result = super().authenticate_credentials(userid, password, request)
+        LOGIN.release(request, account=userid)
+        return result

@@ -1,5 +1,6 @@
-"""OpenAPI description of the API-key authentication (loaded by AccountsConfig.ready)."""
+"""OpenAPI descriptions of API-key and HTTP Basic authentication (loaded by AccountsConfig)."""
 
+from drf_spectacular.authentication import BasicScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -13,3 +14,9 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API key from the API keys page: `Authorization: Bearer lp_...`.",
         }
+
+
+class ThrottledBasicScheme(BasicScheme):
+    """HTTP Basic under the log-in throttle is HTTP Basic to the schema's readers."""
+
+    target_class = "apps.accounts.authentication.ThrottledBasicAuthentication"

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from apps.accounts.forms import EmailAuthenticationForm
 from apps.accounts.models import ApiKey
 from apps.accounts.services import api_key_create, api_key_revoke, user_signup
+from apps.accounts.throttling import SIGNUP, TooManyAttempts
 from apps.core.errors import ServiceError
 from apps.core.views import org_page, render_with_error
 
@@ -25,23 +26,39 @@ def signup(request: HttpRequest) -> HttpResponse:
     context = {"values": request.POST if request.method == "POST" else {}}
     if request.method == "POST":
         try:
+            SIGNUP.reserve(request, account=request.POST.get("email", ""))
             user, _organization = user_signup(
                 email=request.POST.get("email", ""),
                 password=request.POST.get("password", ""),
                 organization_name=request.POST.get("organization_name", ""),
             )
         except ServiceError as exc:
-            return render_with_error(request, "accounts/signup.html", context, exc)
+            return _with_retry_after(
+                render_with_error(request, "accounts/signup.html", context, exc), exc
+            )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome! Your organization is ready."))
         return redirect("home")
     return render(request, "accounts/signup.html", context)
 
 
+def _with_retry_after(response: HttpResponse, error: Exception | None) -> HttpResponse:
+    if isinstance(error, TooManyAttempts):
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
 class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:  # type: ignore[override]
+        if form.throttled is None:
+            return super().form_invalid(form)
+        context = self.get_context_data(form=form, throttled=form.throttled.message)
+        response = self.render_to_response(context, status=429)
+        return _with_retry_after(response, form.throttled)
 
 
 class LogoutView(auth_views.LogoutView):

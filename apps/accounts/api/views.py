@@ -1,9 +1,8 @@
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from apps.accounts.api.serializers import (
@@ -12,9 +11,14 @@ from apps.accounts.api.serializers import (
     ApiKeySerializer,
     SignupSerializer,
 )
-from apps.accounts.authentication import ApiKeyAuthentication
+from apps.accounts.authentication import (
+    ApiKeyAuthentication,
+    AttemptsThrottled,
+    ThrottledBasicAuthentication,
+)
 from apps.accounts.models import ApiKey
 from apps.accounts.services import api_key_create, api_key_revoke, user_signup
+from apps.accounts.throttling import SIGNUP, TooManyAttempts
 from apps.core.api import TenantAPIView, TenantViewSet
 from apps.tenants.models import Role
 
@@ -36,19 +40,19 @@ _org = inline_serializer(
 )
 
 
-class SignupThrottle(AnonRateThrottle):
-    rate = "30/hour"
-
-
 class SignupView(APIView):
     """Create an account and its organization; the new user is the organization's owner."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [SignupThrottle]
 
     @extend_schema(request=SignupSerializer, responses={201: _org}, auth=[])
     def post(self, request):
+        email = request.data.get("email") if isinstance(request.data, dict) else None
+        try:
+            SIGNUP.reserve(request, account=email if isinstance(email, str) else "")
+        except TooManyAttempts as exc:
+            raise AttemptsThrottled(exc) from None
         serializer = SignupSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user, organization = user_signup(**serializer.validated_data)
@@ -73,7 +77,11 @@ class ApiKeyViewSet(
 
     model = ApiKey
     serializer_class = ApiKeySerializer
-    authentication_classes = [ApiKeyAuthentication, SessionAuthentication, BasicAuthentication]
+    authentication_classes = [
+        ApiKeyAuthentication,
+        SessionAuthentication,
+        ThrottledBasicAuthentication,
+    ]
 
     @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def create(self, request):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import password_validation
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 
 from apps.accounts.models import User
@@ -13,12 +12,6 @@ from apps.tenants.models import Membership, Organization, Role
 from tests.conftest import PASSWORD
 
 SIGNUP = "/api/v1/auth/signup/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle() -> None:
-    # The sign-up throttle counts in the cache, which outlives a test; start each at zero.
-    cache.clear()
 
 
 def signup(client, **fields):
