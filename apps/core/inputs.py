@@ -108,9 +108,11 @@ def request_nul_field(request: HttpRequest) -> str | None:
             post, uploads = request.POST, request.FILES
         except (MultiPartParserError, SuspiciousOperation, UnreadablePostError):
             if not request._read_started:  # type: ignore[attr-defined]
-                # Refused before a byte was read (a bad boundary): forget the failed parse so
-                # the view parses the body itself and words its own 400, as it did before.
-                del request._post, request._files  # type: ignore[attr-defined]
+                # Refused before a byte was read (a bad boundary, a body over Django's limit):
+                # forget the failed parse so the view parses the body itself and words its own
+                # 400, as it did before.
+                request.__dict__.pop("_post", None)
+                request.__dict__.pop("_files", None)
             return None
         found = _pairs_nul_field(post.lists())
         files = ((key, [f.name or "" for f in fs]) for key, fs in uploads.lists())

@@ -195,6 +195,20 @@ def test_relabel_values_with_nul_or_of_the_wrong_type_never_500(client, tenant, 
     assert not failures, "\n".join(failures)
 
 
+def test_a_body_it_cannot_parse_is_left_to_the_view_to_refuse(client, tenant, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    r = client.post(
+        "/api/v1/datasets/", "x" * 2048, content_type="multipart/form-data", **tenant.auth
+    )
+    assert r.status_code == 400
+    assert "boundary" in r.json()["error"]["message"].lower()
+    client.force_login(tenant.user)
+    r = client.post(
+        "/datasets/", "name=" + "x" * 2048, content_type="application/x-www-form-urlencoded"
+    )
+    assert r.status_code == 400
+
+
 def test_the_label_filter_refuses_nul_naming_it(client, tenant, world):
     url = reverse("api:dataset-version-items", kwargs={"pk": world["dataset-version"].pk})
     r = client.get(f"{url}?label=circle%00", **tenant.auth)
