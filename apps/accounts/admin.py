@@ -14,9 +14,13 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from apps.accounts.forms import ThrottledAdminAuthenticationForm
 from apps.accounts.models import ApiKey, User
 from apps.accounts.services import api_key_revoke
 from apps.core.admin import TenantModelAdmin
+
+# The admin's log-in is a way to guess passwords like the page's; it shares its throttle.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 @admin.register(User)

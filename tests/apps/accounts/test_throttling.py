@@ -250,3 +250,18 @@ def test_processes_share_exact_counts(settings):
     assert refused == ["0", "0", "0", "0"]
     with pytest.raises(TooManyAttempts):
         LOGIN.reserve(RequestFactory().get("/", REMOTE_ADDR=HOME), account="")
+
+
+def test_the_admin_log_in_shares_the_budget_of_the_page(client, tenant):
+    tenant.user.is_staff = True
+    tenant.user.save(update_fields=["is_staff"])
+    for _ in range(5):
+        log_in(client, tenant.user.email, "wrong-one")
+        body = {"username": tenant.user.email, "password": "wrong-one"}
+        assert client.post("/admin/login/", body, REMOTE_ADDR=HOME).status_code == 200
+
+    body = {"username": tenant.user.email, "password": PASSWORD, "next": "/admin/"}
+    r = client.post("/admin/login/", body, REMOTE_ADDR=HOME)
+    assert r.status_code == 200
+    assert "Too many attempts; try again in" in r.content.decode()
+    assert "_auth_user_id" not in client.session
