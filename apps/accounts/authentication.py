@@ -51,7 +51,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             )
         now = timezone.now()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-            ApiKey.all_tenants.filter(pk=key.pk).update(last_used_at=now)
+            ApiKey.objects.for_organization(key.organization).filter(pk=key.pk).update(
+                last_used_at=now
+            )
         return user, key
 
     def authenticate_header(self, request):
