@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
+from lepton_portal import views
+
 admin.site.site_header = _("Lepton Portal administration")
 admin.site.site_title = _("Lepton Portal admin")
 # The app list beside every page left job lists 700 px at 1366 px; Home lists the apps.
@@ -14,5 +16,5 @@ urlpatterns = [
     path("datasets/", include("apps.datasets.urls")),
     path("models/", include("apps.training.urls")),
     path("endpoints/", include("apps.deployments.urls")),
-    path("", include("apps.core.urls")),
+    path("", views.landing, name="home"),
 ]

@@ -1,4 +1,4 @@
-"""Page plumbing: the decorator every tenant page uses, and the dashboard."""
+"""Page plumbing: the decorator every tenant page uses, and helpers pages share."""
 
 from __future__ import annotations
 
@@ -70,26 +70,6 @@ def render_with_error(
     """Re-render a form page with the service's message, keeping what was typed."""
     context = {**context, "error": error.message, "error_field": error.field}
     return render(request, template, context, status=error.status_code)
-
-
-@org_page()
-def home(request: HttpRequest) -> HttpResponse:
-    from apps.datasets.models import Dataset
-    from apps.deployments.models import Endpoint
-    from apps.training.models import TrainingRun
-
-    context = {
-        "datasets": Dataset.objects.prefetch_related("versions")[:5],
-        "runs": TrainingRun.objects.select_related("model_config")[:5],
-        "endpoints": Endpoint.objects.select_related("model_version__model_config")[:5],
-    }
-    return render(request, "core/home.html", context)
-
-
-def landing(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        return home(request)
-    return redirect("accounts:login")
 
 
 def parse_uuid(raw: Any) -> uuid.UUID | None:
