@@ -129,13 +129,8 @@ def _train_classifier(run: TrainingRun, template: Template, session: RunSession)
             train=by_split[Split.TRAIN],
             validation=by_split[Split.VALIDATION],
             test=by_split[Split.TEST],
-            output_dir=session.output_dir,
-            on_progress=session.on_progress,
-            should_stop=session.should_stop,
             device=_device(),
-            checkpoint_dir=session.checkpoint_dir,
-            resume=session.resume,
-            on_checkpoint=session.on_checkpoint,
+            **session.trainer_callbacks(),
         )
     evaluation = result.evaluation.to_dict() | {"split": result.evaluation_split}
     evaluated = ids[result.evaluation_split]
@@ -224,13 +219,8 @@ def _train_regressor(run: TrainingRun, template: Template, session: RunSession) 
     result = train_regressor(
         config=config,
         data=data,
-        output_dir=session.output_dir,
-        on_progress=session.on_progress,
-        should_stop=session.should_stop,
         device=_device(),
-        checkpoint_dir=session.checkpoint_dir,
-        resume=session.resume,
-        on_checkpoint=session.on_checkpoint,
+        **session.trainer_callbacks(),
     )
     evaluation = result.evaluation.to_dict() | {
         "split": result.evaluation_split,

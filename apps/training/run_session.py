@@ -73,6 +73,18 @@ class RunSession:
         self._epoch_started = time.monotonic()
         self.resume = self._download_checkpoint()
 
+    def trainer_callbacks(self) -> dict[str, Any]:
+        """What every trainer of the ML core takes from a run: where to write, how to report,
+        when to stop, and its checkpoints."""
+        return {
+            "output_dir": self.output_dir,
+            "on_progress": self.on_progress,
+            "should_stop": self.should_stop,
+            "checkpoint_dir": self.checkpoint_dir,
+            "resume": self.resume,
+            "on_checkpoint": self.on_checkpoint,
+        }
+
     def _download_checkpoint(self) -> bool:
         name = self.run.checkpoint
         if not name:
