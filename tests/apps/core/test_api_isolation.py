@@ -16,6 +16,7 @@ from apps.core.models import TenantModel
 from apps.core.scoping import tenant_scope
 from apps.deployments.services import endpoint_create
 from tests.conftest import as_file, png_bytes, trained_model_version
+from tests.support.routes import PAGE_OBJECTS
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -215,24 +216,7 @@ def test_it_answers_404_for_another_organizations_objects_on_every_page(
     client, tenant, outsider, world
 ):
     client.force_login(outsider.user)
-    by_app = {
-        "datasets:version": "dataset-version",
-        "datasets:tabular_confirm": "dataset-version",
-        "datasets:gallery": "dataset-version",
-        "datasets:download": "dataset-version",
-        "datasets:derive": "dataset-version",
-        "datasets:item_thumbnail": "dataset-item",
-        "datasets:item_image": "dataset-item",
-        "datasets:delete": "dataset",
-        "training:run": "run",
-        "training:cancel": "run",
-        "training:retrain": "model",
-        "training:leaderboard": "dataset",
-        "deployments:detail": "endpoint",
-        "deployments:delete": "endpoint",
-        "training:delete": "model",
-        "accounts:api_key_revoke": "api-key",
-    }
+    by_app = PAGE_OBJECTS
     before = snapshot(tenant.organization)
     failures = []
     routes = page_routes()

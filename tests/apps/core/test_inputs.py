@@ -19,6 +19,7 @@ from apps.core.inputs import json_nul_field
 from tests.apps.core import test_api_isolation as isolation
 from tests.apps.core.test_api_isolation import _walk, api_routes, basename_of, methods_of
 from tests.conftest import as_file, png_bytes
+from tests.support.routes import PAGE_OBJECTS
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -49,24 +50,6 @@ FIELDS = (
 )
 WRONG = (5, 1.5, True, None, ["x"], {"x": "y"}, [])
 NOT_OBJECTS = ("[1, 2]", '"name"', "5", "null", "true")
-PAGE_OBJECTS = {
-    "datasets:version": "dataset-version",
-    "datasets:tabular_confirm": "dataset-version",
-    "datasets:gallery": "dataset-version",
-    "datasets:download": "dataset-version",
-    "datasets:derive": "dataset-version",
-    "datasets:item_thumbnail": "dataset-item",
-    "datasets:item_image": "dataset-item",
-    "datasets:delete": "dataset",
-    "training:run": "run",
-    "training:cancel": "run",
-    "training:retrain": "model",
-    "training:leaderboard": "dataset",
-    "deployments:detail": "endpoint",
-    "deployments:delete": "endpoint",
-    "training:delete": "model",
-    "accounts:api_key_revoke": "api-key",
-}
 
 
 def write_routes(world: dict) -> list[tuple[str, str, str]]:
