@@ -39,7 +39,15 @@ SECURE = env_bool("LEPTON_SECURE", False)
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
 SECURE_SSL_REDIRECT = SECURE
-SECURE_HSTS_SECONDS = 31536000 if SECURE else 0
+# HSTS on HTTPS: browsers then refuse plain HTTP to this host and its subdomains for a year.
+SECURE_HSTS_SECONDS = env_int("LEPTON_HSTS_SECONDS", 31536000) if SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
+# "preload" invites anyone to submit the domain to the browsers' built-in HTTPS-only list,
+# which takes months to leave: the operator's decision, off unless LEPTON_HSTS_PRELOAD is set.
+SECURE_HSTS_PRELOAD = SECURE and env_bool("LEPTON_HSTS_PRELOAD", False)
+# The deploy check's "preload not set" (W021) asks for exactly that decision, so it is left
+# to the operator rather than reported on every check.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Behind a TLS-terminating proxy: how many proxies append to X-Forwarded-For before the portal
@@ -75,8 +83,8 @@ MIDDLEWARE = [
     # First in, last out: no request inherits or leaves a tenant scope, errors included.
     "apps.core.middleware.TenantScopeMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Above whitenoise, so static files carry the policy too.
-    "apps.core.security.ContentSecurityPolicyMiddleware",
+    # Above whitenoise, so static files carry the CSP and Permissions-Policy too.
+    "apps.core.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -1,5 +1,6 @@
-"""The Content-Security-Policy header, on every kind of response the portal gives, and the
-third-party JavaScript it allows: htmx from npm, served by the portal's own static pipeline."""
+"""The Content-Security-Policy and Permissions-Policy headers, on every kind of response the
+portal gives, and the third-party JavaScript the CSP allows: htmx from npm, served by the
+portal's own static pipeline."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.test import Client
 
-from apps.core.security import content_security_policy
+from apps.core.security import content_security_policy, permissions_policy
 
 POLICY = {
     "default-src": "'self'",
@@ -24,8 +25,16 @@ POLICY = {
 }
 
 
+#: powerful features the portal never uses: no origin may use them
+DENIED = ("camera", "microphone", "geolocation", "payment", "usb", "serial", "hid", "midi")
+
+
 def directives(header: str) -> dict[str, str]:
     return dict(part.strip().split(" ", 1) for part in header.split(";"))
+
+
+def features(header: str) -> dict[str, str]:
+    return dict(part.strip().split("=", 1) for part in header.split(","))
 
 
 def test_the_policy_allows_nothing_inline_and_no_other_origin():
@@ -49,6 +58,7 @@ def test_the_policy_allows_nothing_inline_and_no_other_origin():
 def test_it_is_on_every_response(client: Client, url: str):
     response = client.get(url)
     assert directives(response["Content-Security-Policy"]).items() >= POLICY.items()
+    assert all(features(response["Permissions-Policy"])[name] == "()" for name in DENIED)
 
 
 @pytest.mark.django_db
@@ -57,6 +67,19 @@ def test_it_is_on_a_signed_in_page(client: Client, tenant):
     response = client.get("/models/")
     assert response.status_code == 200
     assert response["Content-Security-Policy"] == content_security_policy()
+    assert response["Permissions-Policy"] == permissions_policy()
+
+
+def test_permissions_policy_denies_every_powerful_feature_to_every_origin():
+    policy = features(permissions_policy())
+    assert set(DENIED) <= set(policy)
+    assert set(policy.values()) == {"()"}
+
+
+def test_a_setting_may_allow_a_feature_again(settings):
+    settings.LEPTON_PERMISSIONS_POLICY = {"camera": "(self)"}
+    policy = features(permissions_policy())
+    assert policy["camera"] == "(self)" and policy["microphone"] == "()"
 
 
 def test_htmx_comes_from_npm_at_the_locked_version():
