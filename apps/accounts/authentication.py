@@ -3,14 +3,15 @@ and password (HTTP Basic) under the same log-in throttle as the page."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from apps.accounts.models import KEY_PREFIX, ApiKey, hash_api_key
+from apps.accounts.models import KEY_PREFIX, ApiKey, api_key_matches, is_legacy_hash
+from apps.accounts.services import api_key_rehash
 from apps.accounts.throttling import LOGIN, TooManyAttempts
 from apps.tenants.models import Membership
 
@@ -37,9 +38,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             .filter(prefix=parts[1], revoked_at__isnull=True, organization__is_active=True)
             .first()
         )
-        if key is None or not hmac.compare_digest(key.key_hash, hash_api_key(raw_key)):
+        if key is None or not api_key_matches(key.key_hash, raw_key):
             raise exceptions.AuthenticationFailed(
                 "Invalid or revoked API key. Create a new one on the API keys page."
+            )
+        if key.is_expired:
+            raise exceptions.AuthenticationFailed(
+                gettext(
+                    "This API key expired on %(when)s. Create a new one on the API keys page, "
+                    "or POST /api/v1/api-keys/ with your email and password."
+                )
+                % {"when": key.expires_at.isoformat(timespec="minutes")}  # type: ignore[union-attr]
             )
         user = key.created_by
         if (
@@ -49,6 +58,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "This API key's creator no longer belongs to the organization; create a new key."
             )
+        if is_legacy_hash(key.key_hash):
+            api_key_rehash(key=key, raw_key=raw_key)
         now = timezone.now()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
             ApiKey.objects.for_organization(key.organization).filter(pk=key.pk).update(

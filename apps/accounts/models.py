@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import TenantModel
@@ -56,11 +60,52 @@ class User(AbstractUser):
 
 
 KEY_PREFIX = "lp"
+SALTED = "sha256"
 
 
-def hash_api_key(raw_key: str) -> str:
-    """Keys carry 256 random bits, so a keyed SHA-256 is enough (no slow KDF needed)."""
-    return hmac.new(settings.SECRET_KEY.encode(), raw_key.encode(), hashlib.sha256).hexdigest()
+class Scope(models.TextChoices):
+    """What an API key may do. read: GET everything; write: change anything but predict;
+    predict: POST endpoints/{id}/predict/."""
+
+    READ = "read", _("read")
+    WRITE = "write", _("write")
+    PREDICT = "predict", _("predict")
+
+
+ALL_SCOPES = [Scope.READ.value, Scope.WRITE.value, Scope.PREDICT.value]
+
+
+def hash_api_key(raw_key: str, *, salt: str | None = None) -> str:
+    """A salted SHA-256 of the key, stored as `sha256$<salt>$<hex>`.
+
+    Keys carry 256 random bits, so no slow KDF is needed; and no SECRET_KEY is involved, so
+    rotating it voids no key.
+    """
+    salt = salt if salt is not None else secrets.token_hex(16)
+    digest = hashlib.sha256(f"{salt}${raw_key}".encode()).hexdigest()
+    return f"{SALTED}${salt}${digest}"
+
+
+def _legacy_hashes(raw_key: str) -> list[str]:
+    # Keys made before the salted scheme were an HMAC under SECRET_KEY; they still match under
+    # the current key or any of SECRET_KEY_FALLBACKS (Django's way to rotate it).
+    secrets_in_use = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [
+        hmac.new(secret.encode(), raw_key.encode(), hashlib.sha256).hexdigest()
+        for secret in secrets_in_use
+    ]
+
+
+def api_key_matches(stored: str, raw_key: str) -> bool:
+    """Whether `raw_key` is the key whose hash is `stored` (either scheme), in constant time."""
+    if stored.startswith(f"{SALTED}$"):
+        _scheme, salt, _digest = stored.split("$", 2)
+        return hmac.compare_digest(stored, hash_api_key(raw_key, salt=salt))
+    return any(hmac.compare_digest(stored, legacy) for legacy in _legacy_hashes(raw_key))
+
+
+def is_legacy_hash(stored: str) -> bool:
+    return not stored.startswith(f"{SALTED}$")
 
 
 class ApiKey(TenantModel):
@@ -69,7 +114,11 @@ class ApiKey(TenantModel):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
     )
     prefix = models.CharField(_("prefix"), max_length=16, unique=True)
-    key_hash = models.CharField(max_length=64)
+    key_hash = models.CharField(max_length=128)
+    scopes = models.JSONField(_("scopes"), default=list)
+    #: ids of the endpoints the key may call predict on; empty: every endpoint
+    endpoint_ids = models.JSONField(_("endpoints"), default=list, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 
@@ -83,4 +132,25 @@ class ApiKey(TenantModel):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    def scope_refusal(self, *, scope: str, target_id: Any = None) -> str | None:
+        """Why this key may not do what needs `scope` (on `target_id`), or None if it may.
+
+        Read by the API's base view (apps.core.api), which knows keys only by this method.
+        """
+        if scope not in self.scopes:
+            return gettext(
+                "This key lacks the %(scope)s scope; it has %(scopes)s. Create a key with the "
+                "%(scope)s scope on the API keys page, or use one that has it."
+            ) % {"scope": scope, "scopes": ", ".join(self.scopes) or gettext("none")}
+        if scope == Scope.PREDICT and self.endpoint_ids and str(target_id) not in self.endpoint_ids:
+            return gettext(
+                "This key may not call endpoint %(endpoint)s; it may call only %(allowed)s. "
+                "Create a key for this endpoint on the API keys page."
+            ) % {"endpoint": target_id, "allowed": ", ".join(self.endpoint_ids)}
+        return None

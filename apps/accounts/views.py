@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.accounts.forms import EmailAuthenticationForm
-from apps.accounts.models import ApiKey
-from apps.accounts.services import api_key_create, api_key_revoke, user_signup
+from apps.accounts.models import ALL_SCOPES, Scope
+from apps.accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    api_keys_visible,
+    user_signup,
+)
 from apps.accounts.throttling import SIGNUP, TooManyAttempts
-from apps.core.errors import ServiceError
+from apps.core.errors import InvalidInput, ServiceError
 from apps.core.views import org_page, render_with_error
 
 NEW_KEY_SESSION = "new_api_key"
@@ -65,18 +74,61 @@ class LogoutView(auth_views.LogoutView):
     pass
 
 
+def _expiry_from_form(value: str) -> datetime | None:
+    """The page's date field: the key stops working at the start of that day, in the person's
+    time zone."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(
+            _("Enter the expiry as a date, like 2030-12-31, or leave it empty."),
+            field="expires_on",
+        ) from None
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _page_context(request: HttpRequest) -> dict[str, Any]:
+    from apps.deployments.models import Endpoint
+
+    keys = api_keys_visible(
+        organization=request.organization,  # type: ignore[attr-defined]
+        user=request.user,
+        role=request.role,  # type: ignore[attr-defined]
+    )
+    endpoints = list(Endpoint.objects.order_by("name"))
+    names = {str(endpoint.pk): endpoint.name for endpoint in endpoints}
+    for key in keys:
+        key.endpoint_names = [names.get(pk, pk) for pk in key.endpoint_ids]
+    return {
+        "keys": keys,
+        "endpoints": endpoints,
+        "scope_choices": Scope.choices,
+        "values": {},
+        "chosen_scopes": ALL_SCOPES,
+        "chosen_endpoints": [],
+    }
+
+
 @org_page()
 def api_keys(request: HttpRequest) -> HttpResponse:
-    context: dict = {"keys": ApiKey.objects.select_related("created_by"), "values": {}}
+    context = _page_context(request)
     if request.method == "POST":
         try:
             _key, raw = api_key_create(
-                organization=request.organization,
+                organization=request.organization,  # type: ignore[attr-defined]
                 user=request.user,
                 name=request.POST.get("name", ""),
+                scopes=request.POST.getlist("scopes"),
+                endpoint_ids=request.POST.getlist("endpoints"),
+                expires_at=_expiry_from_form(request.POST.get("expires_on", "")),
             )
         except ServiceError as exc:
             context["values"] = request.POST
+            context["chosen_scopes"] = request.POST.getlist("scopes")
+            context["chosen_endpoints"] = request.POST.getlist("endpoints")
             return render_with_error(request, "accounts/api_keys.html", context, exc)
         # Shown once, on the next page view, then gone from the session.
         request.session[NEW_KEY_SESSION] = raw
@@ -88,7 +140,13 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 @require_POST
 @org_page()
 def api_key_revoke_view(request: HttpRequest, pk: str) -> HttpResponse:
-    key = get_object_or_404(ApiKey.objects.all(), pk=pk)
+    # Members may revoke only their own keys: another member's is absent, as it is from the list.
+    visible = api_keys_visible(
+        organization=request.organization,  # type: ignore[attr-defined]
+        user=request.user,
+        role=request.role,  # type: ignore[attr-defined]
+    )
+    key = get_object_or_404(visible, pk=pk)
     api_key_revoke(key=key, actor=request.user)
     messages.success(request, _("The key “%(name)s” was revoked.") % {"name": key.name})
     return redirect("accounts:api_keys")

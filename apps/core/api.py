@@ -6,12 +6,13 @@ like a missing one. tests/apps/core/test_api_isolation.py walks every route to p
 
 from __future__ import annotations
 
+from contextvars import Token
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, mixins, status, viewsets
+from rest_framework import exceptions, mixins, permissions, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +23,11 @@ from apps.core.errors import ServiceError
 from apps.core.inputs import is_json, json_kind
 from apps.tenants.models import Organization, Role
 from apps.tenants.selectors import organization_for_request
+
+#: scopes an API key may hold that the base view derives from the method (apps.accounts.Scope
+#: lists them all, with predict)
+SCOPE_READ = "read"
+SCOPE_WRITE = "write"
 
 
 class TenantScopedMixin:
@@ -35,11 +41,14 @@ class TenantScopedMixin:
     #: actions that read and check their JSON body themselves (predict takes an array of rows,
     #: under its own size cap, and records a usage event for every refusal)
     own_json_body_actions: frozenset[str] = frozenset()
+    #: the scope an API key needs for an action, where the method's default is wrong (predict
+    #: is a POST that needs `predict`, not `write`); see required_scope()
+    action_scopes: dict[str, str] = {}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         organization, role = organization_for_request(request)
-        if organization is None:
+        if organization is None or role is None:  # both or neither
             raise exceptions.PermissionDenied(
                 "You are not a member of any organization. Sign up or ask an owner to invite you."
             )
@@ -47,10 +56,30 @@ class TenantScopedMixin:
             raise exceptions.PermissionDenied(
                 f"This needs the {self.required_role} role; you are {role}."
             )
+        self._check_key_scope(request)
         self.organization = organization
         self.role = role
         self._scope_token = scoping.activate(organization)
         self._check_json_body(request)
+
+    def required_scope(self, request: Request) -> str:
+        """The scope an API key needs here: the action's in `action_scopes`, else `read` to
+        read (GET, HEAD, OPTIONS) and `write` for the rest."""
+        scope = self.action_scopes.get(getattr(self, "action", None) or "")
+        if scope is not None:
+            return scope
+        return SCOPE_READ if request.method in permissions.SAFE_METHODS else SCOPE_WRITE
+
+    def _check_key_scope(self, request: Request) -> None:
+        # Credentials with scopes (API keys) say why they may not; the core knows them only by
+        # this method, so it imports no feature app. Sessions and HTTP Basic have none.
+        refusal = getattr(request.auth, "scope_refusal", None)
+        if refusal is None:
+            return
+        kwargs = getattr(self, "kwargs", {}) or {}
+        message = refusal(scope=self.required_scope(request), target_id=kwargs.get("pk"))
+        if message:
+            raise exceptions.PermissionDenied(message)
 
     def _check_json_body(self, request: Request) -> None:
         """A JSON body must be an object (of named fields): a view reading `request.data.get`
@@ -61,7 +90,9 @@ class TenantScopedMixin:
             return
         if not request.stream:  # an empty body: the view says which fields it needs
             return
-        if request.negotiator.select_parser(request, request.parsers) is None:
+        # DRF's Request always sets both; its stubs allow None.
+        parser = request.negotiator.select_parser(request, request.parsers)  # type: ignore[union-attr,arg-type]
+        if parser is None:
             return  # a view that takes no JSON answers 415 itself, after its own lookups
         data = request.data
         if not isinstance(data, dict):
@@ -76,6 +107,8 @@ class TenantScopedMixin:
                     ]
                 }
             )
+
+    _scope_token: Token[Any] | None
 
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         # The scope set in initial() is reset here, in a finally: DRF skips finalize_response
@@ -102,8 +135,9 @@ class TenantViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     lookup_value_converter = "uuid"
     model: type[Any]
 
+    # A property over DRF's class attribute: the manager is looked up on each access.
     @property
-    def queryset(self) -> Any:
+    def queryset(self) -> Any:  # type: ignore[override]
         # A manager, not a queryset: it is only evaluated (and scoped) inside a request.
         return self.model.objects
 

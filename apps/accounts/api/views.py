@@ -1,7 +1,9 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,7 +19,12 @@ from apps.accounts.authentication import (
     ThrottledBasicAuthentication,
 )
 from apps.accounts.models import ApiKey
-from apps.accounts.services import api_key_create, api_key_revoke, user_signup
+from apps.accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    api_keys_visible,
+    user_signup,
+)
 from apps.accounts.throttling import SIGNUP, TooManyAttempts
 from apps.core.api import TenantAPIView, TenantViewSet
 from apps.tenants.models import Role
@@ -69,31 +76,63 @@ class SignupView(APIView):
         )
 
 
+class NotByAnApiKey(BasePermission):
+    """Keys are managed by people: a leaked key that could mint keys would outlive its own
+    revocation."""
+
+    message = _(
+        "API keys cannot manage keys (create, list or revoke them). Log in, or send your "
+        "email and password with HTTP Basic."
+    )
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return not isinstance(request.auth, ApiKey)
+
+
 class ApiKeyViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, TenantViewSet
 ):
-    """API keys of your organization. Create one with your email and password (HTTP Basic) or
-    from a logged-in session; DELETE revokes a key."""
+    """API keys of your organization, managed by a person, never by a key: log in or send your
+    email and password (HTTP Basic). Admins and owners see and revoke every key, members their
+    own. DELETE revokes a key."""
 
     model = ApiKey
     serializer_class = ApiKeySerializer
+    # Key authentication stays listed so that a key is recognised and refused with a 403 that
+    # says why, rather than a 401 that reads as a bad key.
     authentication_classes = [
         ApiKeyAuthentication,
         SessionAuthentication,
         ThrottledBasicAuthentication,
     ]
+    permission_classes = [IsAuthenticated, NotByAnApiKey]
 
-    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
+    def get_queryset(self):
+        return api_keys_visible(
+            organization=self.organization, user=self.request.user, role=self.role
+        )
+
+    @extend_schema(
+        request=ApiKeyCreateSerializer,
+        responses={
+            201: ApiKeyCreatedSerializer,
+            403: OpenApiResponse(description="Called with an API key: keys cannot manage keys."),
+        },
+    )
     def create(self, request):
         serializer = ApiKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         key, raw = api_key_create(
             organization=self.organization,
             user=request.user,
-            name=serializer.validated_data["name"],
+            name=data["name"],
+            scopes=data.get("scopes"),
+            endpoint_ids=data.get("endpoints"),
+            expires_at=data.get("expires_at"),
         )
-        data = ApiKeySerializer(key).data | {"key": raw}
-        return Response(data, status=status.HTTP_201_CREATED)
+        body = ApiKeySerializer(key).data | {"key": raw}
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance: ApiKey) -> None:
         api_key_revoke(key=instance, actor=self.request.user)

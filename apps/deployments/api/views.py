@@ -109,6 +109,7 @@ class EndpointViewSet(
     model = Endpoint
     serializer_class = EndpointSerializer
     own_json_body_actions = frozenset({"predict"})
+    action_scopes = {"predict": "predict"}
 
     def get_queryset(self):
         related = (
