@@ -62,7 +62,8 @@ def _message_id(raw: bytes | str) -> str | None:
 
 
 def _filesystem_ids(queues: list[str]) -> set[str]:
-    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
+    # str(): the settings hold a str here, but mypy types the dict by its Redis branch (int)
+    folder = Path(str(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]))
     found: set[str] = set()
     suffixes = tuple(f".{queue}.msg" for queue in queues)
     for path in folder.iterdir():
@@ -93,7 +94,10 @@ def _redis_ids(url: str, queues: list[str], *, taken_within: float) -> set[str]:
             pipe.lrange(key, 0, -1)
         found = {m for batch in pipe.execute() for raw in batch if (m := _message_id(raw))}
         # Taken by a worker, not yet acknowledged: counted only while recent (see above).
-        recent = client.zrangebyscore("unacked_index", time.time() - taken_within, "+inf")
+        # Plain member names (no scores asked for); the stubs return every possible shape.
+        recent: list[Any] = client.zrangebyscore(
+            "unacked_index", time.time() - taken_within, "+inf"
+        )
         if recent:
             for raw in client.hmget("unacked", recent):
                 if raw is not None and (message_id := _message_id(raw)):

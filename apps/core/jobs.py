@@ -81,9 +81,10 @@ def _lease() -> timedelta:
     return timedelta(seconds=settings.LEPTON_JOB_LEASE_SECONDS)
 
 
-def job_claim(
-    model: type[JobModel], pk: Any, *, max_attempts: int = MAX_ATTEMPTS
-) -> JobModel | None:
+J = TypeVar("J", bound=JobModel)
+
+
+def job_claim(model: type[J], pk: Any, *, max_attempts: int = MAX_ATTEMPTS) -> J | None:
     """Claim a queued job, or a running one whose worker's lease ran out.
 
     Returns the claimed row, None when there is nothing to do (finished, cancelled, missing),
@@ -140,9 +141,6 @@ def job_finish(
     type(job).all_tenants.filter(pk=job.pk).exclude(status__in=FINISHED).update(**values)
     for name, value in values.items():
         setattr(job, name, value)
-
-
-J = TypeVar("J", bound=JobModel)
 
 
 def job_run(

@@ -30,7 +30,9 @@ class TenantQuerySet(models.QuerySet):
     pass
 
 
-class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
+# django-stubs types from_queryset() only when bound to a module-level name, and then every
+# super() call here returns an unbound QuerySet: the base stays untyped instead.
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
     """Default manager of tenant-owned models: only the active organization's rows."""
 
     def get_queryset(self) -> TenantQuerySet:

@@ -48,7 +48,7 @@ class TenantScopeError(RuntimeError):
 def get_active_organization() -> Organization | None:
     """The organization in scope; None outside any scope and in the platform-wide scope."""
     organization = _active_organization.get()
-    return None if organization is ALL_TENANTS else organization
+    return None if isinstance(organization, _AllTenants) else organization
 
 
 def require_active_organization() -> Organization | _AllTenants:

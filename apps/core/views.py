@@ -36,7 +36,7 @@ def org_page(required_role: str = Role.MEMBER) -> Callable:
         @login_required
         def logged_in(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             organization, role = organization_for_request(request)
-            if organization is None:
+            if organization is None or role is None:  # both or neither
                 return render(request, "core/no_organization.html", status=403)
             if not Role.at_least(role, required_role):
                 return render(

@@ -30,19 +30,20 @@ def organization_storage_used(*, organization: Organization) -> int:
 
 def _check_upload(*, organization: Organization, upload: UploadedFile) -> None:
     limit = settings.LEPTON_MAX_UPLOAD_BYTES
-    if upload.size > limit:
+    size = upload.size or 0  # an uploaded file always has its size; the stubs allow None
+    if size > limit:
         raise PayloadTooLarge(
-            f"'{upload.name}' is {human_size(upload.size)}; uploads are limited to "
+            f"'{upload.name}' is {human_size(size)}; uploads are limited to "
             f"{human_size(limit)}. Split the dataset into several uploads.",
             field="file",
         )
-    if upload.size == 0:
+    if size == 0:
         raise InvalidInput(f"'{upload.name}' is empty.", field="file")
     used = organization_storage_used(organization=organization)
-    if used + upload.size > organization.storage_quota_bytes:
+    if used + size > organization.storage_quota_bytes:
         raise QuotaExceeded(
             f"This upload would take your organization's storage to "
-            f"{(used + upload.size) / 1024**3:.2f} GB, over its quota of "
+            f"{(used + size) / 1024**3:.2f} GB, over its quota of "
             f"{organization.storage_quota_bytes / 1024**3:.2f} GB. Delete datasets you no longer "
             "need or ask a platform admin for a larger quota.",
             field="file",
@@ -95,7 +96,9 @@ def inspect_upload(*, kind: str, upload: UploadedFile) -> str:
 
         return inspect_csv(upload)
     return archives.inspect_archive(
-        upload.file, max_entries=settings.LEPTON_MAX_ARCHIVE_ENTRIES, source_name=upload.name
+        upload.file,  # type: ignore[arg-type]  # an upload always holds its file
+        max_entries=settings.LEPTON_MAX_ARCHIVE_ENTRIES,
+        source_name=upload.name or "",
     )
 
 
@@ -117,14 +120,14 @@ def _version_create(
         number=number,
         parent=parent,
         source_kind=source_kind,
-        source_name=upload.name[:255],
-        source_size=upload.size,
+        source_name=(upload.name or "")[:255],
+        source_size=upload.size or 0,
         status=JobStatus.QUEUED,
         message="Waiting for a worker",
     )
     extension = {"csv": "csv", "tar": "tar"}.get(source_kind, "zip")
     path = f"orgs/{dataset.organization_id}/datasets/{dataset.pk}/v{number}/source.{extension}"
-    upload.file.seek(0)
+    upload.seek(0)
     version.source.save(path, upload, save=False)
     version.save(update_fields=["source"])
     job_enqueue_on_commit(INGEST, version.pk)

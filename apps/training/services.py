@@ -189,13 +189,13 @@ def _check_weights_upload(
             field="file",
         )
     limit = settings.LEPTON_MAX_WEIGHTS_BYTES
-    if upload.size > limit:
+    size = upload.size or 0  # an uploaded file always has its size; the stubs allow None
+    if size > limit:
         raise PayloadTooLarge(
-            f"'{name}' is {human_size(upload.size)}; weights files are limited to "
-            f"{human_size(limit)}.",
+            f"'{name}' is {human_size(size)}; weights files are limited to {human_size(limit)}.",
             field="file",
         )
-    if upload.size == 0:
+    if size == 0:
         raise InvalidInput(f"'{name}' is empty.", field="file")
     organization = model_config.organization
     used = organization_storage_used(organization=organization) + (
@@ -204,7 +204,7 @@ def _check_weights_upload(
         )["n"]
         or 0
     )
-    if used + upload.size > organization.storage_quota_bytes:
+    if used + size > organization.storage_quota_bytes:
         raise QuotaExceeded(
             f"'{name}' would take your organization's storage over its quota of "
             f"{human_size(organization.storage_quota_bytes)}. Delete datasets you no longer "
@@ -307,7 +307,7 @@ def run_log_append(run: TrainingRun, line: str) -> None:
     )
 
 
-def stored_delete(name: str) -> None:
+def stored_delete(name: str | None) -> None:
     """Delete a stored file (a checkpoint, a model bundle) if it is still there."""
     if name:
         with contextlib.suppress(OSError, NotImplementedError):
