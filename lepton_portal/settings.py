@@ -170,8 +170,14 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = True
-# Uploads larger than this stream to a temporary file instead of memory.
+# Uploads larger than this stream to a temporary file instead of memory, in a folder of the
+# portal's own: a web process killed mid-upload leaves its partial file there, where the
+# upkeep finds it (apps.core.uploads), not in the system's /tmp.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp" / "uploads")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+# Files in it last written longer ago than this are leftovers of killed processes.
+LEPTON_UPLOAD_TMP_MAX_AGE_HOURS = env_float("LEPTON_UPLOAD_TMP_MAX_AGE_HOURS", 24.0)
 LEPTON_MAX_UPLOAD_BYTES = env_int("LEPTON_MAX_UPLOAD_MB", 2048) * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 LEPTON_MAX_ARCHIVE_ENTRIES = env_int("LEPTON_MAX_ARCHIVE_ENTRIES", 50_000)
@@ -243,6 +249,11 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-reap": {
         "task": "workers.tasks.maintenance.jobs_reap_task",
         "schedule": env_float("LEPTON_REAP_INTERVAL_SECONDS", 60.0),
+    },
+    # Uploads left behind by killed web processes (on the host of the worker that runs it).
+    "uploads-clean": {
+        "task": "workers.tasks.maintenance.upload_leftovers_remove_task",
+        "schedule": 3600.0,
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")

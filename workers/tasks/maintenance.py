@@ -1,4 +1,5 @@
-"""Periodic upkeep (celery beat): re-send jobs whose message was lost."""
+"""Periodic upkeep (celery beat): re-send jobs whose message was lost, and remove uploads that
+killed web processes left behind."""
 
 from celery import shared_task
 
@@ -10,3 +11,11 @@ def jobs_reap_task() -> int:
     from apps.core.job_reaper import jobs_reap
 
     return jobs_reap()
+
+
+@shared_task(acks_late=True)
+def upload_leftovers_remove_task() -> int:
+    """Delete old files from the upload folder (apps.core.uploads); safe to run twice."""
+    from apps.core.uploads import upload_leftovers_remove
+
+    return upload_leftovers_remove()
