@@ -41,6 +41,9 @@ KEY_FIELDS = (
     "organization",
     "created_by",
     "prefix",
+    "scopes",
+    "endpoint_ids",
+    "expires_at",
     "created_at",
     "last_used_at",
     "revoked_at",
@@ -49,7 +52,16 @@ KEY_FIELDS = (
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantModelAdmin):
-    list_display = ["name", "organization", "created_by", "prefix", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "organization",
+        "created_by",
+        "prefix",
+        "scopes",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["organization", "created_by"]
     search_fields = ["name", "prefix", "organization__name"]
