@@ -8,7 +8,8 @@ from apps.core.job_registry import job_queue_position
 from apps.datasets.models import Dataset
 from apps.training.jobs import TRAIN
 from apps.training.models import ModelVersion, TrainingRun
-from apps.training.templates import TABULAR_REGRESSION, TEMPLATES
+from apps.training.templates import TEMPLATES
+from workers.ml.tasks import TABULAR_REGRESSION
 
 
 def run_queue_position(run: TrainingRun) -> int | None:

@@ -39,12 +39,8 @@ from apps.datasets.services import organization_storage_used
 from apps.tenants.models import Organization
 from apps.training.jobs import TRAIN
 from apps.training.models import ModelConfig, TrainingRun
-from apps.training.templates import (
-    IMAGE_CLASSIFICATION,
-    TEMPLATES,
-    Template,
-    template_get,
-)
+from apps.training.templates import TEMPLATES, Template, template_get
+from workers.ml.tasks import IMAGE_CLASSIFICATION
 
 logger = logging.getLogger(__name__)
 

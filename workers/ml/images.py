@@ -16,7 +16,7 @@ import struct
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -202,7 +202,7 @@ def _open_header(data: bytes) -> ImageFile.ImageFile:
             return factory(io.BytesIO(data), "")
         except (SyntaxError, IndexError, TypeError, struct.error):
             continue  # not this format after all; Image.open tries the next one too
-    raise Image.UnidentifiedImageError("cannot identify image file")
+    raise UnidentifiedImageError("cannot identify image file")
 
 
 def _check_size(size: tuple[int, int], max_pixels: int) -> None:
@@ -259,7 +259,7 @@ def _unreadable_reason(exc: Exception) -> str:
     detail = str(exc).strip() or type(exc).__name__
     # Pillow names the in-memory buffer in some messages; that is noise for the reader.
     detail = re.sub(r" <_io\.BytesIO object at 0x[0-9a-f]+>", "", detail)
-    if isinstance(exc, Image.UnidentifiedImageError):
+    if isinstance(exc, UnidentifiedImageError):
         return f"not a readable image ({detail})"
     if isinstance(exc, SyntaxError | OSError | EOFError):
         return f"the image file is damaged or truncated ({detail})"
