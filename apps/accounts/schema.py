@@ -12,7 +12,12 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An API key from the API keys page: `Authorization: Bearer lp_...`.",
+            "description": (
+                "An API key from the API keys page: `Authorization: Bearer lp_...`. Its scopes "
+                "decide what it may call: `read` every GET, `write` every other method except "
+                "predict, `predict` POST endpoints/{id}/predict/ (of the endpoints it lists, if "
+                "any); a call outside them answers 403 naming the scope. A key cannot manage keys."
+            ),
         }
 
 
