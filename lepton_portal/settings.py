@@ -33,6 +33,9 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+# Earlier secrets still accepted for signatures (sessions, password-reset links, API keys made
+# before keys were salted hashes) while a rotation settles.
+SECRET_KEY_FALLBACKS = env_list("LEPTON_SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("LEPTON_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("LEPTON_CSRF_TRUSTED_ORIGINS")
 SECURE = env_bool("LEPTON_SECURE", False)

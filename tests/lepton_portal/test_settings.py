@@ -101,3 +101,18 @@ def test_plain_http_development_sends_no_hsts(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-3] == ""
+
+
+def test_earlier_secret_keys_are_read_from_the_environment(tmp_path):
+    old = [secrets.token_urlsafe(50), secrets.token_urlsafe(50)]
+    env = production_env(tmp_path, {"LEPTON_SECRET_KEY_FALLBACKS": ",".join(old)})
+    result = run(
+        [
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(','.join(settings.SECRET_KEY_FALLBACKS))",
+        ],
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ",".join(old)
