@@ -207,6 +207,24 @@ LEPTON_INGEST_PROCESSES = env_int("LEPTON_INGEST_PROCESSES", os.cpu_count() or 1
 # The health report warns about classes with fewer images than this.
 LEPTON_MIN_IMAGES_PER_CLASS = env_int("LEPTON_MIN_IMAGES_PER_CLASS", 10)
 
+# --- email -----------------------------------------------------------------------------------
+# SMTP when LEPTON_EMAIL_HOST is set; otherwise each message is written as a file into
+# $LEPTON_DATA_DIR/mail, so a portal without a mail server still shows what it would send.
+EMAIL_HOST = env_str("LEPTON_EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("LEPTON_EMAIL_PORT", 587)
+    EMAIL_HOST_USER = env_str("LEPTON_EMAIL_USER")
+    EMAIL_HOST_PASSWORD = env_str("LEPTON_EMAIL_PASSWORD")
+    EMAIL_USE_TLS = env_bool("LEPTON_EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 30
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
+DEFAULT_FROM_EMAIL = env_str("LEPTON_EMAIL_FROM", "Lepton Portal <noreply@localhost>")
+# Password-reset links stop working after this long.
+PASSWORD_RESET_TIMEOUT = env_int("LEPTON_PASSWORD_RESET_TIMEOUT_SECONDS", 3 * 3600)
+
 # --- cache, broker, workers -----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
@@ -234,6 +252,11 @@ LEPTON_LOGIN_RATE_PER_ACCOUNT = env_str("LEPTON_LOGIN_RATE_PER_ACCOUNT", "10/min
 LEPTON_LOGIN_RATE_PER_ADDRESS = env_str("LEPTON_LOGIN_RATE_PER_ADDRESS", "50/minute")
 LEPTON_SIGNUP_RATE_PER_ACCOUNT = env_str("LEPTON_SIGNUP_RATE_PER_ACCOUNT", "10/hour")
 LEPTON_SIGNUP_RATE_PER_ADDRESS = env_str("LEPTON_SIGNUP_RATE_PER_ADDRESS", "30/hour")
+# Every password-reset request, whether or not the email belongs to an account.
+LEPTON_PASSWORD_RESET_RATE_PER_ACCOUNT = env_str("LEPTON_PASSWORD_RESET_RATE_PER_ACCOUNT", "5/hour")
+LEPTON_PASSWORD_RESET_RATE_PER_ADDRESS = env_str(
+    "LEPTON_PASSWORD_RESET_RATE_PER_ADDRESS", "20/hour"
+)
 
 # Celery (lepton_portal/celery.py reads every CELERY_* name here).
 CELERY_TASK_ACKS_LATE = True

@@ -1,4 +1,5 @@
-"""Budgets of attempts per account and per client address: log-in (page and HTTP Basic), sign-up.
+"""Budgets of attempts per account and per client address: log-in (page and HTTP Basic), sign-up,
+password-reset requests.
 
 A guard holds two budgets, one per account (the email, case-insensitive) and one per client
 address (`apps.core.client_ip`). Once either is spent, every attempt is refused, the right
@@ -184,4 +185,11 @@ SIGNUP = AttemptGuard(
     "signup",
     account_rate_setting="LEPTON_SIGNUP_RATE_PER_ACCOUNT",
     address_rate_setting="LEPTON_SIGNUP_RATE_PER_ADDRESS",
+)
+#: Every password-reset request, whether or not the email belongs to an account, so the budget
+#: says nothing about which emails exist.
+PASSWORD_RESET = AttemptGuard(
+    "password_reset",
+    account_rate_setting="LEPTON_PASSWORD_RESET_RATE_PER_ACCOUNT",
+    address_rate_setting="LEPTON_PASSWORD_RESET_RATE_PER_ADDRESS",
 )

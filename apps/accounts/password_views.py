@@ -1,0 +1,67 @@
+"""Password pages: change it while logged in, or reset a forgotten one through an emailed link.
+
+Django's auth views do the work (signed, expiring tokens; the session hash that logs out every
+other session when the password changes); these subclasses add the portal's templates, its URL
+names and the reset-request throttle.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import views as auth_views
+from django.http import HttpResponse
+from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
+
+from apps.accounts.throttling import PASSWORD_RESET, TooManyAttempts
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Asks for the current password; Django's view keeps this session logged in
+    (update_session_auth_hash) while every other session of the user stops matching the new
+    password's hash and is logged out at its next request."""
+
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:password_change")
+
+    def form_valid(self, form: auth_forms.PasswordChangeForm) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(
+            self.request,
+            _("Your password was changed. Your other sessions were logged out."),
+        )
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """The request page. Every well-formed request counts against the per-email and
+    per-address budgets and gets the same answer, whether or not the email has an account."""
+
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: auth_forms.PasswordResetForm) -> HttpResponse:
+        try:
+            PASSWORD_RESET.reserve(self.request, account=form.cleaned_data["email"])
+        except TooManyAttempts as exc:
+            context = self.get_context_data(form=form, throttled=exc.message)
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
