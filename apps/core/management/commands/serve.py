@@ -37,6 +37,7 @@ class Command(BaseCommand):
                 f"  Open      http://{host}:{port}/\n"
                 f"  Admin     http://{host}:{port}/admin/\n"
                 f"  API       http://{host}:{port}/api/v1/  (schema: /api/v1/schema/)\n"
+                f"  Email     {_mail_destination()}\n"
                 "Press Ctrl-C to stop.\n"
             )
         )
@@ -63,3 +64,11 @@ class Command(BaseCommand):
         failed = [p for p in processes if p.returncode not in (0, -signal.SIGTERM, None)]
         if failed and not stopping:
             sys.exit(1)
+
+
+def _mail_destination() -> str:
+    """Where the portal's email goes, so a password-reset link can be found without a mail
+    server."""
+    if settings.EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+        return f"written as files into {settings.EMAIL_FILE_PATH}"
+    return f"sent through {settings.EMAIL_HOST}:{settings.EMAIL_PORT}"

@@ -1,0 +1,78 @@
+"""A forgotten password, reset in a real browser (Debian's Chromium via Playwright) through the
+message the running stack wrote to its mail folder, under the portal's CSP."""
+
+from __future__ import annotations
+
+import re
+import time
+from email import message_from_string
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+PASSWORD = "Corr3ct-horse-battery"
+NEW_PASSWORD = "Another-battery-staple-9"
+EMAIL = "owner@forgetful.example"
+
+
+def _reset_link(folder: Path, to: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(folder.glob("*")) if folder.exists() else []:
+            message = message_from_string(path.read_text())
+            if message["To"] == to:
+                body = message.get_payload(decode=True).decode()
+                return re.search(r"https?://\S+/accounts/password/reset/\S+/", body).group(0)
+        time.sleep(0.2)
+    raise AssertionError(f"no message to {to} in {folder}")
+
+
+def test_a_forgotten_password_is_reset_through_the_emailed_link(embedded_stack, chromium, shots):
+    base = embedded_stack.base_url
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else 0)
+    page.goto(f"{base}/accounts/signup/")
+    page.fill("input[name=organization_name]", "Forgetful Shop")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/accounts/login/")
+
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.wait_for_url("**/accounts/password/reset/")
+    page.fill("input[name=email]", EMAIL)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/accounts/password/reset/sent/")
+    assert "is on its way" in page.locator("[data-testid=reset-sent]").inner_text()
+    shots(page, "password-reset-sent")
+
+    link = _reset_link(embedded_stack.data_dir / "mail", EMAIL)
+    assert link.startswith(f"{base}/accounts/password/reset/")
+    page.goto(link)
+    page.wait_for_selector("input[name=new_password1]")
+    page.fill("input[name=new_password1]", NEW_PASSWORD)
+    page.fill("input[name=new_password2]", NEW_PASSWORD)
+    shots(page, "password-reset-confirm")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/accounts/password/reset/done/")
+    assert "new password is set" in page.locator("[data-testid=reset-complete]").inner_text()
+
+    page.get_by_role("link", name="Log in").last.click()
+    page.wait_for_url("**/accounts/login/")
+    page.fill("input[name=username]", EMAIL)
+    page.fill("input[name=password]", NEW_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    assert page.get_by_role("button", name="Log out").is_visible()
+
+    page.goto(link)
+    assert "does not work any more" in page.locator("[data-testid=form-error]").inner_text()
+    assert violations == []
+    context.close()
