@@ -14,6 +14,7 @@ from apps.accounts.models import KEY_PREFIX, ApiKey, api_key_matches, is_legacy_
 from apps.accounts.services import api_key_rehash
 from apps.accounts.throttling import LOGIN, TooManyAttempts
 from apps.tenants.models import Membership
+from apps.tenants.refusal import OrganizationSuspended
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -50,6 +51,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 )
                 % {"when": key.expires_at.isoformat(timespec="minutes")}  # type: ignore[union-attr]
             )
+        if key.organization.is_suspended:
+            # 403, not 401: the key is good, its organization is refused until it is resumed.
+            raise OrganizationSuspended(key.organization)
         user = key.created_by
         if (
             not user.is_active

@@ -22,6 +22,7 @@ from apps.core import scoping
 from apps.core.errors import ServiceError
 from apps.core.inputs import is_json, json_kind
 from apps.tenants.models import Organization, Role
+from apps.tenants.refusal import OrganizationSuspended
 from apps.tenants.selectors import organization_for_request
 
 #: scopes an API key may hold that the base view derives from the method (apps.accounts.Scope
@@ -52,6 +53,8 @@ class TenantScopedMixin:
             raise exceptions.PermissionDenied(
                 "You are not a member of any organization. Sign up or ask an owner to invite you."
             )
+        if organization.is_suspended:
+            raise OrganizationSuspended(organization)
         if not Role.at_least(role, self.required_role):
             raise exceptions.PermissionDenied(
                 f"This needs the {self.required_role} role; you are {role}."

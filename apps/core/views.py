@@ -38,6 +38,12 @@ def org_page(required_role: str = Role.MEMBER) -> Callable:
             organization, role = organization_for_request(request)
             if organization is None or role is None:  # both or neither
                 return render(request, "core/no_organization.html", status=403)
+            if organization.is_suspended:
+                context = {
+                    "organization": organization,
+                    "message": organization.suspension_message(),
+                }
+                return render(request, "core/suspended.html", context, status=403)
             if not Role.at_least(role, required_role):
                 return render(
                     request, "core/forbidden.html", {"required_role": required_role}, status=403

@@ -9,15 +9,19 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from apps.core.admin import SizeField, size_display
 from apps.datasets.models import DatasetVersion
 from apps.tenants.models import Membership, Organization
+from apps.tenants.services import organization_resume, organization_suspend
 
 
 class MembershipInline(admin.TabularInline):
@@ -37,15 +41,43 @@ class OrganizationForm(forms.ModelForm):
         fields = ["name", "slug", "region", "is_active", "storage_quota_bytes"]
 
 
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Shown to the organization's members, with whom to contact."),
+    )
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     form = OrganizationForm
-    list_display = ["name", "slug", "region", "is_active", "quota", "used", "created_at"]
-    list_filter = ["region", "is_active"]
+    list_display = [
+        "name",
+        "slug",
+        "region",
+        "is_active",
+        "suspended_at",
+        "quota",
+        "used",
+        "created_at",
+    ]
+    list_filter = ["region", "is_active", ("suspended_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "slug"]
-    readonly_fields = ["used"]
-    fields = ["name", "slug", "region", "is_active", "storage_quota_bytes", "used"]
+    readonly_fields = ["used", "suspended_at", "suspension_reason"]
+    fields = [
+        "name",
+        "slug",
+        "region",
+        "is_active",
+        "storage_quota_bytes",
+        "used",
+        "suspended_at",
+        "suspension_reason",
+    ]
     inlines = [MembershipInline]
+    actions = ["suspend", "resume"]
 
     quota = size_display("storage_quota_bytes", _("storage quota"))
     used = size_display("storage_used", _("storage used"))
@@ -63,6 +95,45 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.action(description=_("Suspend the selected organizations"))
+    def suspend(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        # A first POST asks for the reason on an intermediate page; its form posts back here.
+        form = SuspendForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Suspend organizations"),
+                "organizations": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/tenants/suspend.html", context)
+        done = jobs = 0
+        for organization in queryset:
+            if organization.is_suspended:
+                continue
+            jobs += organization_suspend(
+                organization=organization, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+            done += 1
+        message = ngettext(
+            "Suspended %(n)d organization; %(jobs)d jobs cancelled.",
+            "Suspended %(n)d organizations; %(jobs)d jobs cancelled.",
+            done,
+        )
+        self.message_user(request, message % {"n": done, "jobs": jobs}, messages.SUCCESS)
+        return None
+
+    @admin.action(description=_("Resume the selected organizations"))
+    def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = sum(
+            organization_resume(organization=organization, actor=request.user)
+            for organization in queryset
+        )
+        message = ngettext("Resumed %(n)d organization.", "Resumed %(n)d organizations.", done)
+        self.message_user(request, message % {"n": done}, messages.SUCCESS)
 
 
 @admin.register(Membership)

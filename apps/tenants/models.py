@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apps.core.models import BaseModel
@@ -35,6 +36,11 @@ class Organization(BaseModel):
     region = models.CharField(_("region"), max_length=16, choices=Region, default=Region.EU)
     is_active = models.BooleanField(_("active"), default=True)
     storage_quota_bytes = models.BigIntegerField(_("storage quota (bytes)"), default=5 * 1024**3)
+    #: set by platform staff (apps.tenants.suspension): the organization's members and keys are
+    #: refused until it is resumed. Unlike is_active (off: the organization is gone from its
+    #: members' view), a suspended one is still resolved, so it can say why it is refused.
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    suspension_reason = models.TextField(_("suspension reason"), blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -43,6 +49,24 @@ class Organization(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
+
+    def suspension_message(self) -> str:
+        """Why the organization's pages, keys and endpoints are refused, and whom to ask."""
+        message = gettext("The organization %(name)s is suspended.") % {"name": self.name}
+        if self.suspension_reason:
+            message += " " + gettext("Reason: %(reason)s") % {"reason": self.suspension_reason}
+        contacts = ", ".join(email for _name, email in settings.ADMINS)
+        if contacts:
+            message += " " + gettext(
+                "Contact the platform's administrators (%(contacts)s) to have it resumed."
+            ) % {"contacts": contacts}
+        else:
+            message += " " + gettext("Contact the platform's administrators to have it resumed.")
+        return message
 
 
 class Membership(BaseModel):

@@ -35,6 +35,20 @@ from apps.datasets.models import DatasetItem, DatasetVersion
 from workers.ml.cells import SPLITS
 
 
+class IngestionStopped(InvalidInput):
+    """The version stopped running under the ingestion (cancelled when its organization was
+    suspended): nothing more is written and what it stored is removed (ingest_images)."""
+
+    def __init__(self) -> None:
+        super().__init__(_("The ingestion was stopped before it finished; nothing was kept."))
+
+
+def _check_running(reporter: ProgressReporter) -> None:
+    # A progress write changes no row once the version is no longer running.
+    if reporter.last_rows == 0:
+        raise IngestionStopped()
+
+
 @dataclass
 class _Copy:
     """Where an image came from, with the split its manifest asked for (if any)."""
@@ -112,6 +126,7 @@ class Ingestion:
                 message=_("Decoded %(done)d of %(total)d images")
                 % {"done": self.done, "total": self.total},
             )
+            _check_running(self.reporter)
         if isinstance(result, str):
             self.skip(path, result)
             return
@@ -329,11 +344,22 @@ def _ingest_into(version: DatasetVersion, run: Ingestion) -> None:
             "No readable image was found in the archive; see the skipped files for reasons."
         )
     run.reporter.report(force=True, message=_("Assigning splits"), progress=0.92)
+    _check_running(run.reporter)
     run.reuse_stored()
     ratios = run.assign_splits()
     if derived:
         changes["added"] = len(run.new)
     with transaction.atomic():
+        # Locked until the rows are in: a cancellation (a suspension) either lands before, and
+        # nothing is kept, or waits for the version to be ready.
+        still_running = (
+            DatasetVersion.objects.for_organization(version.organization_id)
+            .select_for_update()
+            .filter(pk=version.pk, status=JobStatus.RUNNING)
+            .exists()
+        )
+        if not still_running:
+            raise IngestionStopped()
         run.confirm_reused()
         unused = run.unused_packs()
         item_rows.insert_rows(version, run.rows)

@@ -32,7 +32,8 @@ def test_it_lists_quotas_and_storage_used_in_readable_units(staff, tenant, outsi
     assert "5 GB" in listing  # the default quota, 5368709120 bytes
     assert "1.5 MB" in listing  # 2 KB uploaded + 1.5 MB stored, rounded
     assert "5368709120" not in listing
-    column = admin.site._registry[Organization].list_display.index("used")
+    # the admin numbers columns after the action checkbox
+    column = admin.site._registry[Organization].list_display.index("used") + 1
     most_used_first = staff.get(f"{admin_url(Organization)}?o=-{column}").content.decode()
     assert most_used_first.index("Acme Vision") < most_used_first.index("Rival Labs")
     least_used_first = staff.get(f"{admin_url(Organization)}?o={column}").content.decode()
@@ -98,3 +99,21 @@ def test_it_changes_a_members_role(staff, tenant):
     assert response.status_code == 302
     membership.refresh_from_db()
     assert membership.role == Role.ADMIN
+
+
+def test_it_suspends_with_a_reason_and_resumes_from_the_list(staff, tenant, outsider):
+    organization = tenant.organization
+    chosen = {"action": "suspend", "_selected_action": [str(organization.pk)]}
+    asked = staff.post(admin_url(Organization), chosen)
+    assert asked.status_code == 200
+    assert "Reason" in asked.content.decode()
+    done = staff.post(admin_url(Organization), chosen | {"confirm": "1", "reason": "Abuse"})
+    assert done.status_code == 302
+    organization.refresh_from_db()
+    assert organization.is_suspended and organization.suspension_reason == "Abuse"
+    outsider.organization.refresh_from_db()
+    assert not outsider.organization.is_suspended
+    resumed = staff.post(admin_url(Organization), chosen | {"action": "resume"})
+    assert resumed.status_code == 302
+    organization.refresh_from_db()
+    assert not organization.is_suspended
