@@ -24,6 +24,7 @@ from apps.core import csv_safe
 from apps.core.errors import Conflict, InvalidInput
 from apps.core.jobs import JobStatus, ProgressReporter, job_finish
 from apps.core.text import human_size
+from apps.datasets.ingest.run import IngestionStopped
 from apps.datasets.models import DatasetKind, DatasetVersion
 from apps.datasets.tabular.health import tabular_health
 from apps.datasets.tabular.profiling import (
@@ -101,6 +102,8 @@ def ingest_tabular(version: DatasetVersion) -> None:
             "counts": {name: splits.count(name) for name in SPLITS},
         }
         reporter.report(force=True, message=_("Writing the table"), progress=0.85)
+        if reporter.last_rows == 0:  # cancelled (its organization suspended): store nothing
+            raise IngestionStopped()
         staging.seek(0)
         stored_name = _store_table(version, csv.reader(staging), splits)
     _finish(version, table, schema, ratios, stored_name)
