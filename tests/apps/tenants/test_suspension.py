@@ -167,24 +167,3 @@ def test_the_command_suspends_and_resumes_by_slug(tenant, outsider, capsys):
     call_command("organization_suspend", slug, "--resume")
     assert not Organization.objects.get(slug=slug).is_suspended
     assert "Resumed" in capsys.readouterr().out
-
-
-def test_a_table_ingestion_stopped_before_writing_stores_no_table(tenant):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from apps.datasets.tabular.services import ingest_tabular
-    from tests.support.markets import market_csv
-
-    version = dataset_create(
-        organization=tenant.organization,
-        user=tenant.user,
-        name="market",
-        upload=SimpleUploadedFile("markets.csv", market_csv(), content_type="text/csv"),
-        kind="tabular",
-    )
-    claimed = job_claim(DatasetVersion, version.pk)
-    _suspend(tenant)
-    with tenant_scope(tenant.organization), pytest.raises(IngestionStopped):
-        ingest_tabular(claimed)
-    claimed.refresh_from_db()
-    assert claimed.status == JobStatus.CANCELLED and not claimed.data_file
