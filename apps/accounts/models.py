@@ -154,3 +154,28 @@ class ApiKey(TenantModel):
                 "Create a key for this endpoint on the API keys page."
             ) % {"endpoint": target_id, "allowed": ", ".join(self.endpoint_ids)}
         return None
+
+
+class UserSession(models.Model):
+    """One browser session of a user, as the sessions page lists it.
+
+    Django's session rows do not say whose they are without decoding each one, so this row
+    follows a logged-in session: its id is kept inside the session's data, which survives the
+    key changes of log-in and password change, and `session_key` is updated to match.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="browser_sessions"
+    )
+    session_key = models.CharField(max_length=40, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.created_at:%Y-%m-%d %H:%M}"

@@ -14,6 +14,7 @@ from django.http import HttpResponse
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 
+from apps.accounts.sessions import user_sessions_end_others
 from apps.accounts.throttling import PASSWORD_RESET, TooManyAttempts
 
 
@@ -27,6 +28,8 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form: auth_forms.PasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)
+        # Ended now, not at their next request, so the sessions page lists only this one.
+        user_sessions_end_others(user=form.user, keep=self.request.session)
         messages.success(
             self.request,
             _("Your password was changed. Your other sessions were logged out."),
@@ -61,6 +64,12 @@ class PasswordResetDoneView(auth_views.PasswordResetDoneView):
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def form_valid(self, form: auth_forms.SetPasswordForm) -> HttpResponse:
+        response = super().form_valid(form)
+        # Whoever knew the old password is logged out everywhere.
+        user_sessions_end_others(user=form.user, keep=self.request.session)
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

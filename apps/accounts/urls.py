@@ -24,6 +24,8 @@ urlpatterns = [
         password_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("sessions/", views.sessions, name="sessions"),
+    path("sessions/end-others/", views.sessions_end_others, name="sessions_end_others"),
     path("api-keys/", views.api_keys, name="api_keys"),
     path("api-keys/<uuid:pk>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
 ]

@@ -1,4 +1,4 @@
-"""Sign-up, log-in/out and API key pages."""
+"""Sign-up, log-in/out, sessions and API key pages."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from apps.accounts.forms import EmailAuthenticationForm
@@ -22,6 +24,7 @@ from apps.accounts.services import (
     api_keys_visible,
     user_signup,
 )
+from apps.accounts.sessions import SESSION_ROW, user_sessions_active, user_sessions_end_others
 from apps.accounts.throttling import SIGNUP, TooManyAttempts
 from apps.core.errors import InvalidInput, ServiceError
 from apps.core.views import org_page, render_with_error
@@ -150,3 +153,27 @@ def api_key_revoke_view(request: HttpRequest, pk: str) -> HttpResponse:
     api_key_revoke(key=key, actor=request.user)
     messages.success(request, _("The key “%(name)s” was revoked.") % {"name": key.name})
     return redirect("accounts:api_keys")
+
+
+@login_required
+def sessions(request: HttpRequest) -> HttpResponse:
+    rows = user_sessions_active(user=request.user)
+    current = request.session.get(SESSION_ROW)
+    listed = [(row, str(row.pk) == current) for row in rows]
+    return render(request, "accounts/sessions.html", {"sessions": listed})
+
+
+@require_POST
+@login_required
+def sessions_end_others(request: HttpRequest) -> HttpResponse:
+    ended = user_sessions_end_others(user=request.user, keep=request.session)
+    messages.success(
+        request,
+        ngettext(
+            "%(count)d other session was logged out.",
+            "%(count)d other sessions were logged out.",
+            ended,
+        )
+        % {"count": ended},
+    )
+    return redirect("accounts:sessions")

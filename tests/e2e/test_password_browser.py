@@ -76,3 +76,43 @@ def test_a_forgotten_password_is_reset_through_the_emailed_link(embedded_stack, 
     assert "does not work any more" in page.locator("[data-testid=form-error]").inner_text()
     assert violations == []
     context.close()
+
+
+def test_the_sessions_page_logs_out_the_other_browser(embedded_stack, chromium, shots):
+    base = embedded_stack.base_url
+    email = "owner@two-browsers.example"
+    laptop_context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    laptop = laptop_context.new_page()
+    laptop.set_default_timeout(30_000)
+    violations: list[str] = []
+    laptop.on("console", lambda m: violations.append(m.text) if "Content Security" in m.text else 0)
+    laptop.goto(f"{base}/accounts/signup/")
+    laptop.fill("input[name=organization_name]", "Two Browsers")
+    laptop.fill("input[name=email]", email)
+    laptop.fill("input[name=password]", PASSWORD)
+    laptop.click("button[type=submit]")
+    laptop.wait_for_url(f"{base}/")
+
+    phone_context = chromium.new_context(user_agent="Phone browser for the test")
+    phone = phone_context.new_page()
+    phone.goto(f"{base}/accounts/login/")
+    phone.fill("input[name=username]", email)
+    phone.fill("input[name=password]", PASSWORD)
+    phone.click("button[type=submit]")
+    phone.wait_for_url(f"{base}/")
+
+    laptop.goto(f"{base}/accounts/sessions/")
+    table = laptop.locator("[data-testid=sessions]")
+    assert table.locator("tbody tr").count() == 2
+    assert "Phone browser for the test" in table.inner_text()
+    shots(laptop, "sessions")
+    laptop.get_by_role("button", name="Log out all other sessions").click()
+    laptop.wait_for_url("**/accounts/sessions/")
+    assert "1 other session was logged out." in laptop.content()
+    assert table.locator("tbody tr").count() == 1
+
+    phone.goto(f"{base}/")
+    assert "/accounts/login/" in phone.url
+    assert violations == []
+    phone_context.close()
+    laptop_context.close()
