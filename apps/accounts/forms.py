@@ -4,8 +4,9 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from apps.accounts.throttling import LOGIN, TooManyAttempts
@@ -44,3 +45,24 @@ class EmailAuthenticationForm(ThrottledLoginMixin):
 class ThrottledAdminAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
     """The admin's log-in form, on the same budget as the page's: staff passwords are worth
     guessing too."""
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """The change-password form: a wrong current password counts as a failed log-in of the
+    account, so a borrowed session cannot be used to guess the password."""
+
+    throttled: TooManyAttempts | None = None
+
+    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        try:
+            LOGIN.reserve(self.request, account=self.user.email)
+        except TooManyAttempts as exc:
+            self.throttled = exc
+            raise ValidationError(exc.message, code="throttled") from None
+        old_password = super().clean_old_password()
+        LOGIN.release(self.request, account=self.user.email)
+        return old_password

@@ -7,6 +7,9 @@ names and the reset-request throttle.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
@@ -14,17 +17,31 @@ from django.http import HttpResponse
 from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 
+from apps.accounts.forms import ThrottledPasswordChangeForm
 from apps.accounts.sessions import user_sessions_end_others
 from apps.accounts.throttling import PASSWORD_RESET, TooManyAttempts
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
-    """Asks for the current password; Django's view keeps this session logged in
-    (update_session_auth_hash) while every other session of the user stops matching the new
-    password's hash and is logged out at its next request."""
+    """Asks for the current password (a wrong one counts as a failed log-in). Django's view
+    keeps this session logged in (update_session_auth_hash); every other session of the user
+    is ended at once."""
 
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("accounts:password_change")
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return super().get_form_kwargs() | {"request": self.request}
+
+    def form_invalid(self, form: ThrottledPasswordChangeForm) -> HttpResponse:  # type: ignore[override]
+        throttled = form.throttled
+        if throttled is None:
+            return super().form_invalid(form)
+        context = self.get_context_data(form=form, throttled=throttled.message)
+        response = self.render_to_response(context, status=429)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
 
     def form_valid(self, form: auth_forms.PasswordChangeForm) -> HttpResponse:
         response = super().form_valid(form)
@@ -45,6 +62,10 @@ class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "accounts/password_reset_email.txt"
     subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
+
+    @property
+    def extra_email_context(self) -> dict[str, Any]:  # type: ignore[override]
+        return {"hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600)}
 
     def form_valid(self, form: auth_forms.PasswordResetForm) -> HttpResponse:
         try:

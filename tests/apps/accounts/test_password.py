@@ -80,6 +80,7 @@ def test_it_resets_a_forgotten_password_through_the_emailed_link(
     [message] = sent(mail_folder)
     assert message["To"] == tenant.user.email
     assert "Reset your password" in message["Subject"]
+    assert "expires in 3 hours" in message.get_payload(decode=True).decode()
 
     form = client.get(reset_link(message), follow=True)
     assert form.status_code == 200
@@ -117,3 +118,17 @@ def test_it_throttles_reset_requests_per_account_and_per_address(
     # The third request from 127.0.0.1 is the last the address allows, for any email.
     assert client.post(RESET, {"email": "someone@else.example"}).status_code == 302
     assert client.post(RESET, {"email": "another@else.example"}).status_code == 429
+
+
+def test_it_counts_wrong_current_passwords_as_failed_log_ins(tenant, settings):
+    settings.LEPTON_LOGIN_RATE_PER_ACCOUNT = "2/minute"
+    client = logged_in(tenant.user.email)
+    wrong = {"old_password": "not-it", "new_password1": NEW_PASSWORD}
+    wrong["new_password2"] = NEW_PASSWORD
+    for _ in range(2):
+        assert client.post(CHANGE, wrong).status_code == 200
+    refused = client.post(CHANGE, wrong | {"old_password": PASSWORD})
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert "Too many attempts; try again in" in refused.content.decode()
+    assert User.objects.get(pk=tenant.user.pk).check_password(PASSWORD)
