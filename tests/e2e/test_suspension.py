@@ -42,7 +42,7 @@ def test_suspending_stops_a_running_run_and_refuses_the_key_until_resumed(stack)
     )
 
     out = stack.manage("organization_suspend", slug, "--reason", "Unpaid invoice")
-    assert "1 jobs cancelled" in out, out
+    assert "1 job cancelled" in out, out
     # The worker notices at its next step (it polls the run's status) and lets the run go.
     wait_for(
         lambda: f"run {run_id} cancelled" in stack.log_tail(200_000),

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.tenants.models import Organization
 from apps.tenants.services import organization_resume, organization_suspend
@@ -22,15 +24,20 @@ class Command(BaseCommand):
     def handle(self, *args: Any, slug: str, reason: str, resume: bool, **options: Any) -> None:
         organization = Organization.objects.filter(slug=slug).first()
         if organization is None:
-            raise CommandError(f"No organization has the slug {slug!r}.")
+            raise CommandError(_("No organization has the slug %(slug)s.") % {"slug": slug})
         if resume:
             if organization_resume(organization=organization, actor=None):
-                self.stdout.write(f"Resumed {organization.slug}.")
+                self.stdout.write(_("Resumed %(slug)s.") % {"slug": slug})
             else:
-                self.stdout.write(f"{organization.slug} was not suspended.")
+                self.stdout.write(_("%(slug)s was not suspended.") % {"slug": slug})
             return
         if organization.is_suspended:
-            self.stdout.write(f"{organization.slug} is already suspended.")
+            self.stdout.write(_("%(slug)s is already suspended.") % {"slug": slug})
             return
         cancelled = organization_suspend(organization=organization, actor=None, reason=reason)
-        self.stdout.write(f"Suspended {organization.slug}; {cancelled} jobs cancelled.")
+        message = ngettext(
+            "Suspended %(slug)s; %(n)d job cancelled.",
+            "Suspended %(slug)s; %(n)d jobs cancelled.",
+            cancelled,
+        )
+        self.stdout.write(message % {"slug": slug, "n": cancelled})
