@@ -17,6 +17,9 @@ from apps.core.client_ip import client_address
 
 #: the key, inside the session's own data, of its UserSession row
 SESSION_ROW = "lepton_session_row"
+#: when the row was last written (a POSIX time) and under which session key, in the session
+SESSION_SEEN = "lepton_session_seen"
+SESSION_KEY = "lepton_session_key"
 #: a session's last activity is written at most this often, not on every request
 TOUCH_EVERY = timedelta(seconds=60)
 
@@ -27,11 +30,22 @@ def _store(session_key: str | None = None) -> SessionBase:
 
 
 def user_session_touch(*, request: HttpRequest) -> None:
-    """Record that the logged-in user's session was used now (at most once a minute)."""
+    """Record that the logged-in user's session was used now (at most once a minute).
+
+    The session's own data says when its row was last written and under which key, so a page
+    view between two writes costs no query."""
     session, user = request.session, request.user
     if not user.is_authenticated or not session.session_key:
         return
     now = timezone.now()
+    seen = session.get(SESSION_SEEN)
+    if (
+        session.get(SESSION_ROW)
+        and session.get(SESSION_KEY) == session.session_key
+        and seen is not None
+        and now.timestamp() - seen < TOUCH_EVERY.total_seconds()
+    ):
+        return
     row_id = session.get(SESSION_ROW)
     row = UserSession.objects.filter(pk=row_id, user=user).first() if row_id else None
     if row is None:
@@ -42,11 +56,12 @@ def user_session_touch(*, request: HttpRequest) -> None:
             user_agent=request.headers.get("User-Agent", "")[:300],
         )
         session[SESSION_ROW] = str(row.pk)
-        return
-    if row.session_key != session.session_key or now - row.last_seen_at >= TOUCH_EVERY:
+    elif row.session_key != session.session_key or now - row.last_seen_at >= TOUCH_EVERY:
         UserSession.objects.filter(pk=row.pk).update(
             session_key=session.session_key, last_seen_at=now, address=client_address(request)
         )
+    session[SESSION_KEY] = session.session_key
+    session[SESSION_SEEN] = now.timestamp()
 
 
 def user_session_forget(*, session: SessionBase) -> None:

@@ -20,7 +20,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import scoping
 from apps.core.errors import ServiceError
-from apps.core.inputs import is_json, json_kind
+from apps.core.inputs import error_body, is_json, json_kind
 from apps.tenants.models import Organization, Role
 from apps.tenants.refusal import OrganizationSuspended
 from apps.tenants.selectors import organization_for_request
@@ -152,13 +152,6 @@ class TenantReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Te
     pass
 
 
-def _error_body(code: str, message: str, fields: Any = None) -> dict:
-    body: dict = {"error": {"code": code, "message": message}}
-    if fields:
-        body["error"]["fields"] = fields
-    return body
-
-
 def _first_message(detail: Any) -> str:
     if isinstance(detail, dict):
         for key, value in detail.items():
@@ -186,11 +179,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        response.data = _error_body("invalid", _first_message(exc.detail), exc.detail)
+        response.data = error_body("invalid", _first_message(exc.detail), exc.detail)
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
-        response.data = _error_body(code, _first_message(exc.detail))
+        response.data = error_body(code, _first_message(exc.detail))
     if response.status_code == status.HTTP_401_UNAUTHORIZED and not response.has_header(
         "WWW-Authenticate"
     ):

@@ -62,3 +62,15 @@ def test_it_sends_the_page_to_log_in_without_a_session(db):
     response = Client().get(SESSIONS)
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_pages_viewed_within_a_minute_cost_no_session_query(tenant):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = browser(tenant.user.email, "Firefox")
+    client.get("/datasets/")  # the first page after log-in writes the row
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/datasets/").status_code == 200
+    assert not [q for q in queries.captured_queries if "accounts_usersession" in q["sql"]]
+    assert UserSession.objects.filter(user=tenant.user).count() == 1
