@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.deployments",
     "apps.analytics",
     "apps.audit",
+    "apps.quotas",
 ]
 
 MIDDLEWARE = [
