@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from apps.core import scoping
-from apps.core.errors import ServiceError
+from apps.core.errors import ServiceError, check_may_change
 from apps.core.inputs import error_body, is_json, json_kind
+from apps.core.permissions import NotInTable, Rule, owner_id, refusal_message, rule_for
 from apps.tenants.models import Organization, Role
 from apps.tenants.refusal import OrganizationSuspended
 from apps.tenants.selectors import organization_for_request
@@ -34,11 +35,16 @@ SCOPE_WRITE = "write"
 class TenantScopedMixin:
     """Mixed into every API view: after authentication, activate the caller's organization."""
 
-    #: the least role a caller needs; API keys act with the role of the member who made them
-    required_role: str = Role.MEMBER
+    #: an extra floor on the role, above the permission table's rule (apps/core/permissions.py
+    #: decides; this is only ever stricter). API keys act with the role of the member who made
+    #: them.
+    required_role: str | None = None
     organization: Organization
     #: the caller's role in the organization
     role: str
+    #: the permission table's rule for this request's route and method (None: the method is
+    #: not handled here, and DRF answers 405)
+    permission_rule: Rule | None = None
     #: actions that read and check their JSON body themselves (predict takes an array of rows,
     #: under its own size cap, and records a usage event for every refusal)
     own_json_body_actions: frozenset[str] = frozenset()
@@ -55,15 +61,45 @@ class TenantScopedMixin:
             )
         if organization.is_suspended:
             raise OrganizationSuspended(organization)
-        if not Role.at_least(role, self.required_role):
-            raise exceptions.PermissionDenied(
-                f"This needs the {self.required_role} role; you are {role}."
-            )
+        self.permission_rule = self._check_role(request, role)
         self._check_key_scope(request)
         self.organization = organization
         self.role = role
         self._scope_token = scoping.activate(organization)
         self._check_json_body(request)
+
+    def _check_role(self, request: Request, role: str) -> Rule | None:
+        """The table's rule for the route and method, refusing a role below it (403 naming the
+        role needed); a route or method missing from the table is refused to everyone."""
+        method = (request.method or "GET").lower()
+        if method not in self.http_method_names or getattr(self, method, None) is None:  # type: ignore[attr-defined]
+            return None  # DRF answers 405 next; there is nothing to permit
+        match = getattr(request, "resolver_match", None)
+        try:
+            rule = rule_for(getattr(match, "view_name", None), method)
+        except NotInTable as exc:
+            raise exceptions.PermissionDenied(exc.message) from None
+        needed = [r for r in (rule.role, self.required_role) if r is not None]
+        for floor in needed:
+            if not Role.at_least(role, floor):
+                raise exceptions.PermissionDenied(refusal_message(needed=floor, role=role))
+        return rule
+
+    def check_object_permission(self, obj: Any) -> None:
+        """For an "own" rule: a member acts only on what they created (admins on anything).
+        Called when the object is looked up, before the body is read, so the refusal is a 403
+        and not a complaint about the body."""
+        rule = self.permission_rule
+        if rule is None or not rule.own:
+            return
+        request = self.request  # type: ignore[attr-defined]
+        check_may_change(
+            role=self.role,
+            user=request.user,
+            created_by_id=owner_id(obj),
+            what=_("the %(kind)s '%(name)s'") % {"kind": obj._meta.verbose_name, "name": obj},
+            action=_("delete") if request.method == "DELETE" else _("change"),
+        )
 
     def required_scope(self, request: Request) -> str:
         """The scope an API key needs here: the action's in `action_scopes`, else `read` to
@@ -146,6 +182,11 @@ class TenantViewSet(TenantScopedMixin, viewsets.GenericViewSet):
 
     def get_queryset(self) -> Any:
         return self.model.objects.all()
+
+    def get_object(self) -> Any:
+        obj = super().get_object()
+        self.check_object_permission(obj)
+        return obj
 
 
 class TenantReadOnlyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantViewSet):

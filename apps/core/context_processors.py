@@ -3,7 +3,15 @@ from __future__ import annotations
 from typing import Any
 
 from apps.core.scoping import get_active_organization
+from apps.tenants.models import Role
 
 
 def portal(request: Any) -> dict:
-    return {"active_organization": get_active_organization()}
+    role = getattr(request, "role", None)  # set by @org_page
+    return {
+        "active_organization": get_active_organization(),
+        "current_role": role,
+        # Pages offer create forms (upload, new model, deploy, try it) only to roles that may
+        # use them; a viewer reads. Changing an existing object is the view's `can_change`.
+        "can_create": role is not None and Role.at_least(role, Role.MEMBER),
+    }

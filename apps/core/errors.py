@@ -52,22 +52,52 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class Forbidden(ServiceError):
+    """The caller's role does not allow this (apps/core/permissions.py)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class QuotaExceeded(ServiceError):
     status_code = 403
     code = "quota_exceeded"
 
 
-def check_may_delete(*, role: str, user: Any, created_by_id: Any, what: str) -> None:
-    """Admins and owners may delete anything of their organization, members what they made.
+def check_may_change(
+    *,
+    role: str | None,
+    user: Any,
+    created_by_id: Any,
+    what: str,
+    action: str,
+    organization_id: Any = None,
+) -> None:
+    """Admins and owners may change anything of their organization, members what they created,
+    viewers nothing (the "own" rules of apps/core/permissions.py, checked where the object is).
 
-    Raises ServiceError (403) naming `what` otherwise.
+    `role` is the caller's role; None reads it from `user`'s membership in `organization_id`
+    (for callers that do not hold it; no membership is no role). `action` is the verb the
+    message names ("delete", "cancel", ...). Raises ServiceError (403) naming `what` otherwise.
     """
-    from apps.tenants.models import Role
+    from django.utils.translation import gettext as _
 
-    if Role.at_least(role, Role.ADMIN) or created_by_id == getattr(user, "pk", None):
+    from apps.core.permissions import may_change, refusal_message
+    from apps.tenants.models import Membership, Role
+
+    if role is None and organization_id is not None and getattr(user, "pk", None) is not None:
+        role = (
+            Membership.objects.filter(user_id=user.pk, organization_id=organization_id)
+            .values_list("role", flat=True)
+            .first()
+        )
+    if may_change(role=role, user=user, created_by_id=created_by_id):
         return
-    raise ServiceError(
-        f"Only the member who created {what}, or an admin, can delete it.",
-        code="forbidden",
-        status_code=403,
-    )
+    if role is not None and not Role.at_least(role, Role.MEMBER):
+        message = refusal_message(needed=Role.MEMBER, role=role)
+    else:
+        message = _("Only the member who created %(what)s, or an admin, can %(action)s it.") % {
+            "what": what,
+            "action": action,
+        }
+    raise Forbidden(message)

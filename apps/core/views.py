@@ -8,20 +8,32 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from apps.core import scoping
-from apps.core.errors import ServiceError
+from apps.core.errors import Forbidden, ServiceError, check_may_change
+from apps.core.permissions import (
+    NotInTable,
+    may_change,
+    owner_id,
+    refusal_message,
+    route_methods,
+    rule_for,
+)
 from apps.tenants.models import Role
 from apps.tenants.selectors import organization_for_request
 
 
-def org_page(required_role: str = Role.MEMBER) -> Callable:
+def org_page(required_role: str | None = None) -> Callable:
     """Decorate a page view: login required, organization resolved, role checked, scope set.
 
-    The view receives request.organization and request.role. A ServiceError raised by the
-    view becomes a message on the page it redirects to, or a 400 page.
+    The role a page needs comes from the permission table (apps/core/permissions.py) for the
+    route and method; `required_role` can only add a stricter floor. A route missing from the
+    table is refused (403), a method it does not list answers 405. The view receives
+    request.organization, request.role and request.permission_rule; a Forbidden raised by it
+    (check_may_change_page) becomes a 403 page naming what is needed.
     """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -44,18 +56,56 @@ def org_page(required_role: str = Role.MEMBER) -> Callable:
                     "message": organization.suspension_message(),
                 }
                 return render(request, "core/suspended.html", context, status=403)
-            if not Role.at_least(role, required_role):
-                return render(
-                    request, "core/forbidden.html", {"required_role": required_role}, status=403
-                )
+            route = getattr(request.resolver_match, "view_name", None)
+            try:
+                rule = rule_for(route, request.method or "GET")
+            except NotInTable as exc:
+                if exc.route_known and route is not None:
+                    # Listed: the method is simply not one this page takes.
+                    return HttpResponseNotAllowed(route_methods(route))
+                return _forbidden(request, exc.message)
+            for floor in (rule.role, required_role):
+                if floor is not None and not Role.at_least(role, floor):
+                    return _forbidden(request, refusal_message(needed=floor, role=role))
             request.organization = organization  # type: ignore[attr-defined]
             request.role = role  # type: ignore[attr-defined]
+            request.permission_rule = rule  # type: ignore[attr-defined]
             with scoping.tenant_scope(organization):
-                return view(request, *args, **kwargs)
+                try:
+                    return view(request, *args, **kwargs)
+                except Forbidden as exc:
+                    return _forbidden(request, exc.message)
 
         return wrapper
 
     return decorator
+
+
+def _forbidden(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "core/forbidden.html", {"message": message}, status=403)
+
+
+def check_may_change_page(request: HttpRequest, obj: Any) -> None:
+    """On a page with an "own" rule: refuse (Forbidden, a 403 page) a member acting on what
+    someone else created, before the form is read. The service checks again."""
+    rule = getattr(request, "permission_rule", None)
+    if rule is None or not rule.own:
+        return
+    check_may_change(
+        role=request.role,  # type: ignore[attr-defined]
+        user=request.user,
+        created_by_id=owner_id(obj),
+        what=_("the %(kind)s '%(name)s'") % {"kind": obj._meta.verbose_name, "name": obj},
+        action=_("change"),
+    )
+
+
+def can_change(request: HttpRequest, obj: Any) -> bool:
+    """Whether the page should offer to change or delete `obj` (the `can_change` flag of
+    templates): admins and owners always, members on what they created, viewers never."""
+    return may_change(
+        role=getattr(request, "role", None), user=request.user, created_by_id=owner_id(obj)
+    )
 
 
 def _htmx_login_redirect(request: HttpRequest) -> HttpResponse:

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F
 
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, check_may_delete
+from apps.core.errors import Conflict, check_may_change
 from apps.core.jobs import JobStatus
 from apps.core.text import human_size
 from apps.datasets.models import Dataset, DatasetItem, DatasetVersion
@@ -56,8 +56,12 @@ def dataset_delete(*, dataset: Dataset, user: Any, role: str) -> DatasetDeleted:
         Conflict (409): a version is still being ingested, or models were trained on the
             dataset (they keep pointing at their dataset version; it cannot go before them).
     """
-    check_may_delete(
-        role=role, user=user, created_by_id=dataset.created_by_id, what=f"'{dataset.name}'"
+    check_may_change(
+        action="delete",
+        role=role,
+        user=user,
+        created_by_id=dataset.created_by_id,
+        what=f"'{dataset.name}'",
     )
     organization_id, dataset_id = dataset.organization_id, dataset.pk
     with transaction.atomic():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -80,6 +82,12 @@ class DatasetVersion(JobModel):
 
     def __str__(self) -> str:
         return f"{self.dataset.name} v{self.number}"
+
+    @property
+    def owner_id(self) -> Any:
+        """Who may change the version as its maker (apps.core.permissions): whoever uploaded the
+        dataset, whoever made this version of it."""
+        return self.dataset.created_by_id
 
     @property
     def is_ready(self) -> bool:

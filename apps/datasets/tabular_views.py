@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ServiceError
-from apps.core.views import org_page
+from apps.core.views import check_may_change_page, org_page
 from apps.datasets.models import DatasetVersion
 from apps.datasets.tabular import tabular_version_confirm
 
@@ -18,6 +18,7 @@ from apps.datasets.tabular import tabular_version_confirm
 @org_page()
 def tabular_confirm(request: HttpRequest, pk: str) -> HttpResponse:
     version = get_object_or_404(DatasetVersion.objects.select_related("dataset"), pk=pk)
+    check_may_change_page(request, version)
     target = request.POST.get("target") or None
     changes: dict[str, dict[str, str]] = {}
     for column in version.schema.get("columns", []):
@@ -29,7 +30,13 @@ def tabular_confirm(request: HttpRequest, pk: str) -> HttpResponse:
         if change:
             changes[column["name"]] = change
     try:
-        tabular_version_confirm(version=version, user=request.user, target=target, columns=changes)
+        tabular_version_confirm(
+            version=version,
+            user=request.user,
+            role=request.role,  # type: ignore[attr-defined]
+            target=target,
+            columns=changes,
+        )
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:

@@ -19,9 +19,10 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded
+from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded, check_may_change
 from apps.core.job_registry import job_enqueue_on_commit
 from apps.core.jobs import JobStatus
 from apps.core.text import human_size
@@ -121,8 +122,12 @@ def dataset_version_derive(
     add_archive: UploadedFile | None = None,
     remove: Sequence[str] = (),
     relabel: dict[str, str] | None = None,
+    role: str | None = None,
 ) -> DatasetVersion:
     """Queue a new version of `base`'s dataset: its items + additions - removals + relabels.
+
+    Members make versions of datasets they uploaded, admins and owners of any (`role`: the
+    caller's, or None to read it from their membership); ServiceError (403) otherwise.
 
     Loose images need a label: `add_labels` ({file name: label}) or one `label` for all of
     them. `add_archive` is a zip or tar of class folders or with a manifest, as at upload.
@@ -130,6 +135,14 @@ def dataset_version_derive(
     Raises InvalidInput (unknown items, missing labels, base not ready, nothing to do),
     PayloadTooLarge (too many files, too large) or QuotaExceeded; nothing is stored then.
     """
+    check_may_change(
+        role=role,
+        user=user,
+        created_by_id=base.owner_id,
+        organization_id=base.organization_id,
+        what=f"'{base.dataset.name}'",
+        action=_("make a new version of"),
+    )
     add_images = list(add_images or ())
     relabel = dict(relabel or {})
     remove = [str(key) for key in (remove or ())]

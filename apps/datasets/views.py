@@ -15,7 +15,13 @@ from django.template.loader import get_template
 from django.utils.translation import gettext as _
 
 from apps.core.errors import InvalidInput, ServiceError
-from apps.core.views import delete_on_confirm, org_page, parse_uuid, render_with_error
+from apps.core.views import (
+    check_may_change_page,
+    delete_on_confirm,
+    org_page,
+    parse_uuid,
+    render_with_error,
+)
 from apps.datasets import exports, selectors
 from apps.datasets.deletion import dataset_delete
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion, Split
@@ -54,6 +60,7 @@ def dataset_delete_page(request: HttpRequest, pk: str) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     dataset = get_object_or_404(Dataset.objects.all(), pk=pk)
+    check_may_change_page(request, dataset)
     latest = dataset.versions.order_by("-number").first()
     back = redirect("datasets:version", pk=latest.pk) if latest else redirect("datasets:list")
     return delete_on_confirm(
@@ -180,8 +187,11 @@ def version_derive(request: HttpRequest, pk: str) -> HttpResponse:
     version = _version(pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
+    check_may_change_page(request, version)
     try:
-        new = dataset_version_derive(base=version, user=request.user, **_derive_arguments(request))
+        new = dataset_version_derive(
+            base=version, user=request.user, role=request.role, **_derive_arguments(request)
+        )
     except ServiceError as exc:
         context = version_context(version)
         context["derive_values"] = request.POST

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput, PayloadTooLarge, ServiceError, check_may_delete
+from apps.core.errors import InvalidInput, PayloadTooLarge, ServiceError, check_may_change
 from apps.core.text import human_size
 from apps.deployments.models import Endpoint
 from apps.deployments.predictors import AnyPredictor, predictor_for
@@ -256,8 +256,12 @@ def endpoint_delete(*, endpoint: Endpoint, user: Any, role: str) -> str:
 
     Raises ServiceError (403) for a member deleting another member's endpoint.
     """
-    check_may_delete(
-        role=role, user=user, created_by_id=endpoint.created_by_id, what=f"'{endpoint.name}'"
+    check_may_change(
+        action="delete",
+        role=role,
+        user=user,
+        created_by_id=endpoint.created_by_id,
+        what=f"'{endpoint.name}'",
     )
     name = endpoint.name
     audit_record(

@@ -13,7 +13,12 @@ from django.views.decorators.http import require_POST
 
 from apps.analytics.models import UsageEvent
 from apps.core.errors import ServiceError
-from apps.core.views import delete_on_confirm, org_page, parse_uuid
+from apps.core.views import (
+    check_may_change_page,
+    delete_on_confirm,
+    org_page,
+    parse_uuid,
+)
 from apps.deployments.models import Endpoint
 from apps.deployments.services import endpoint_create, endpoint_delete, endpoint_row_schema
 from apps.training.models import ModelVersion
@@ -100,6 +105,7 @@ def endpoint_delete_page(request: HttpRequest, pk: str) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     endpoint = get_object_or_404(Endpoint.objects.all(), pk=pk)
+    check_may_change_page(request, endpoint)
     return delete_on_confirm(
         request,
         name=endpoint.name,

@@ -11,13 +11,23 @@ from apps.core.models import BaseModel
 
 
 class Role(models.TextChoices):
+    """What a person may do in an organization, least first; each role has every power of the
+    ones above it. apps/core/permissions.py says which role each route needs (the README's
+    permission table is generated from it)."""
+
+    #: reads everything, changes nothing
+    VIEWER = "viewer", _("Viewer")
+    #: creates and manages their own datasets, models, runs and endpoints; uses the
+    #: organization's (trains on its datasets, deploys its models)
     MEMBER = "member", _("Member")
+    #: manages everything in the organization, members and keys included
     ADMIN = "admin", _("Admin")
+    #: as admin, plus billing settings, region and deleting the organization
     OWNER = "owner", _("Owner")
 
     @classmethod
     def rank(cls, role: str) -> int:
-        return [cls.MEMBER, cls.ADMIN, cls.OWNER].index(role)
+        return [cls.VIEWER, cls.MEMBER, cls.ADMIN, cls.OWNER].index(role)
 
     @classmethod
     def at_least(cls, role: str, required: str) -> bool:

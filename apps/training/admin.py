@@ -175,7 +175,8 @@ class TrainingRunAdmin(JobAdmin):
         cancelled = 0
         for run in queryset:
             try:
-                training_run_cancel(run=run, user=request.user)
+                # Platform staff act with an owner's powers (they may not be members).
+                training_run_cancel(run=run, user=request.user, role=Role.OWNER)
             except ServiceError as error:
                 self.message_user(request, f"{run}: {error.message}", messages.WARNING)
             else:

@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, check_may_delete
+from apps.core.errors import Conflict, check_may_change
 from apps.core.jobs import JobStatus
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
 from apps.training.services import stored_delete
@@ -26,7 +26,8 @@ def model_config_delete(*, model_config: ModelConfig, user: Any, role: str) -> s
         ServiceError (403): a member deleting another member's model.
         Conflict (409): a run of it is queued or training, or one of its versions is deployed.
     """
-    check_may_delete(
+    check_may_change(
+        action="delete",
         role=role,
         user=user,
         created_by_id=model_config.created_by_id,

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Sum, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
 from apps.core.errors import (
@@ -30,6 +31,7 @@ from apps.core.errors import (
     InvalidInput,
     PayloadTooLarge,
     QuotaExceeded,
+    check_may_change,
 )
 from apps.core.job_registry import job_enqueue_on_commit
 from apps.core.jobs import JobStatus, job_finish
@@ -128,9 +130,12 @@ def model_config_create(
 
 
 def model_config_weights_attach(
-    *, model_config: ModelConfig, upload: UploadedFile, user: Any
+    *, model_config: ModelConfig, upload: UploadedFile, user: Any, role: str | None = None
 ) -> ModelConfig:
     """Keep weights the customer uploaded; the model's runs start from them.
+
+    Members attach weights to models they made, admins and owners to any (`role`: the
+    caller's, or None to read it from their membership).
 
     The file must be a PyTorch state dict (a torchvision ``.pth``) or a Lepton model file of the
     same template; it is read with ``weights_only`` (no code in it can run) and checked to fit
@@ -141,7 +146,9 @@ def model_config_weights_attach(
             not fit, saying which tensors.
         PayloadTooLarge: over LEPTON_MAX_WEIGHTS_MB.
         QuotaExceeded: over the organization's storage quota.
+        ServiceError (403): a member changing another member's model, or a viewer.
     """
+    _check_may_change_model(model_config, user=user, role=role)
     template = template_get(model_config.template)
     name = Path(upload.name or "weights.pth").name[:255]
     _check_weights_upload(model_config, template, upload, name=name)
@@ -229,8 +236,15 @@ def _check_weights_fit(
         )
 
 
-def training_run_start(*, model_config: ModelConfig, user: Any) -> TrainingRun:
-    """Queue a training run of `model_config` on its template's queue (gpu, or cpu for tables)."""
+def training_run_start(
+    *, model_config: ModelConfig, user: Any, role: str | None = None
+) -> TrainingRun:
+    """Queue a training run of `model_config` on its template's queue (gpu, or cpu for tables).
+
+    Members train (and retrain) models they made, admins and owners any (`role`: the caller's,
+    or None to read it from their membership). Raises ServiceError (403) otherwise.
+    """
+    _check_may_change_model(model_config, user=user, role=role, action=_("train"))
     template = template_get(model_config.template)
     _check_trainable(model_config.dataset_version, template)
     with transaction.atomic():
@@ -253,15 +267,26 @@ def training_run_start(*, model_config: ModelConfig, user: Any) -> TrainingRun:
     return run
 
 
-def training_run_cancel(*, run: TrainingRun, user: Any) -> TrainingRun:
+def training_run_cancel(*, run: TrainingRun, user: Any, role: str | None = None) -> TrainingRun:
     """Cancel a queued or running run.
 
     A queued run is never started; a running one stops before its next training step, once its
     worker sees the new state (within LEPTON_CANCEL_POLL_SECONDS), and stores no model version.
+    Members cancel the runs they started, admins and owners any (`role`: the caller's, or None
+    to read it from their membership; platform staff pass Role.OWNER).
 
     Raises:
         Conflict: the run already finished.
+        ServiceError (403): a member cancelling another member's run, or a viewer.
     """
+    check_may_change(
+        role=role,
+        user=user,
+        created_by_id=run.created_by_id,
+        organization_id=run.organization_id,
+        what=_("the run"),
+        action=_("cancel"),
+    )
     with transaction.atomic():
         locked = (
             TrainingRun.objects.for_organization(run.organization_id)
@@ -293,6 +318,19 @@ def training_run_cancel(*, run: TrainingRun, user: Any) -> TrainingRun:
         transaction.on_commit(lambda: stored_delete(checkpoint))
     locked.refresh_from_db()
     return locked
+
+
+def _check_may_change_model(
+    model_config: ModelConfig, *, user: Any, role: str | None, action: str = ""
+) -> None:
+    check_may_change(
+        role=role,
+        user=user,
+        created_by_id=model_config.created_by_id,
+        organization_id=model_config.organization_id,
+        what=_("the model '%(name)s'") % {"name": model_config.name},
+        action=action or _("change"),
+    )
 
 
 def run_log_append(run: TrainingRun, line: str) -> None:

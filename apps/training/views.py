@@ -14,7 +14,13 @@ from django.urls import reverse
 
 from apps.core.errors import InvalidInput, ServiceError
 from apps.core.jobs import JobStatus
-from apps.core.views import delete_on_confirm, org_page, parse_uuid, render_with_error
+from apps.core.views import (
+    check_may_change_page,
+    delete_on_confirm,
+    org_page,
+    parse_uuid,
+    render_with_error,
+)
 from apps.datasets.models import DatasetVersion
 from apps.training.deletion import model_config_delete
 from apps.training.models import ModelConfig, ModelVersion, TrainingRun
@@ -86,9 +92,9 @@ def model_create(request: HttpRequest) -> HttpResponse:
                 weights = request.FILES.get("weights")
                 if weights is not None and template.task == "image-classification":
                     config = model_config_weights_attach(
-                        model_config=config, upload=weights, user=request.user
+                        model_config=config, upload=weights, user=request.user, role=request.role
                     )
-                run = training_run_start(model_config=config, user=request.user)
+                run = training_run_start(model_config=config, user=request.user, role=request.role)
         except ServiceError as exc:
             context["groups"] = knob_groups(template, typed, exc)
             return render_with_error(request, "training/create.html", context, exc)
@@ -182,7 +188,8 @@ def config_retrain(request: HttpRequest, pk: str) -> HttpResponse:
     config = get_object_or_404(ModelConfig.objects.all(), pk=pk)
     if request.method != "POST":
         return redirect("training:list")
-    run = training_run_start(model_config=config, user=request.user)
+    check_may_change_page(request, config)
+    run = training_run_start(model_config=config, user=request.user, role=request.role)
     return redirect("training:run", pk=run.pk)
 
 
@@ -190,8 +197,9 @@ def config_retrain(request: HttpRequest, pk: str) -> HttpResponse:
 def run_cancel(request: HttpRequest, pk: str) -> HttpResponse:
     run = get_object_or_404(TrainingRun.objects.all(), pk=pk)
     if request.method == "POST":
+        check_may_change_page(request, run)
         try:
-            training_run_cancel(run=run, user=request.user)
+            training_run_cancel(run=run, user=request.user, role=request.role)
         except ServiceError as exc:
             messages.error(request, exc.message)
     return redirect("training:run", pk=run.pk)
@@ -218,6 +226,7 @@ def model_delete(request: HttpRequest, pk: str) -> HttpResponse:
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     config = get_object_or_404(ModelConfig.objects.all(), pk=pk)
+    check_may_change_page(request, config)
     latest = config.runs.order_by("-created_at").first()
     back = redirect("training:run", pk=latest.pk) if latest else redirect("training:list")
     return delete_on_confirm(

@@ -27,7 +27,6 @@ from apps.accounts.services import (
 )
 from apps.accounts.throttling import SIGNUP, TooManyAttempts
 from apps.core.api import TenantAPIView, TenantViewSet
-from apps.tenants.models import Role
 
 _org = inline_serializer(
     "SignupResult",
@@ -140,8 +139,6 @@ class ApiKeyViewSet(
 
 class OrganizationView(TenantAPIView):
     """The organization your credentials act for, and your role in it."""
-
-    required_role = Role.MEMBER
 
     @extend_schema(
         responses=inline_serializer(

@@ -71,6 +71,7 @@ class TabularVersionActions:
         version = tabular_version_confirm(
             version=version,
             user=request.user,
+            role=self.role,  # type: ignore[attr-defined]
             target=body.validated_data.get("target"),
             columns=body.validated_data.get("columns"),
         )

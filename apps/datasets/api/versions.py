@@ -160,7 +160,7 @@ def derive_arguments(*, request: Any, dataset: Dataset) -> dict[str, Any]:
     }
 
 
-def version_derive(*, request: Any, dataset: Dataset) -> DatasetVersion:
+def version_derive(*, request: Any, dataset: Dataset, role: str) -> DatasetVersion:
     return dataset_version_derive(
-        user=request.user, **derive_arguments(request=request, dataset=dataset)
+        user=request.user, role=role, **derive_arguments(request=request, dataset=dataset)
     )

@@ -79,7 +79,7 @@ class DatasetViewSet(
         if request.method == "GET":
             versions = dataset_versions(dataset=dataset)
             return Response(DatasetVersionSerializer(versions, many=True).data)
-        version = version_derive(request=request, dataset=dataset)
+        version = version_derive(request=request, dataset=dataset, role=self.role)
         return Response(DatasetVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -21,7 +21,7 @@ from django.utils.translation import ngettext
 
 from apps.audit.services import audit_record
 from apps.core import csv_safe
-from apps.core.errors import Conflict, InvalidInput
+from apps.core.errors import Conflict, InvalidInput, check_may_change
 from apps.core.jobs import JobStatus, ProgressReporter, job_finish
 from apps.core.text import human_size
 from apps.datasets.ingest.run import IngestionStopped
@@ -166,12 +166,23 @@ def tabular_version_confirm(
     user: Any,
     target: str | None = None,
     columns: dict[str, dict[str, str]] | None = None,
+    role: str | None = None,
 ) -> DatasetVersion:
     """Record the customer's check of the detected columns: types, roles and the target.
 
     Every change is validated against what the cells hold (a column declared numeric must
-    hold only numbers); the health report is recomputed and `confirmed_at` set.
+    hold only numbers); the health report is recomputed and `confirmed_at` set. Members
+    confirm tables they uploaded, admins and owners any (`role`: the caller's, or None to read
+    it from their membership); ServiceError (403) otherwise.
     """
+    check_may_change(
+        role=role,
+        user=user,
+        created_by_id=version.owner_id,
+        organization_id=version.organization_id,
+        what=f"'{version.dataset.name}'",
+        action=_("confirm the columns of"),
+    )
     columns = columns or {}
     with transaction.atomic():
         version = (

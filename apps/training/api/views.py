@@ -55,7 +55,7 @@ class ModelConfigViewSet(
         config = model_config_create(organization=self.organization, user=request.user, **data)
         body = ModelConfigSerializer(config).data
         if start:
-            run = training_run_start(model_config=config, user=request.user)
+            run = training_run_start(model_config=config, user=request.user, role=self.role)
             body["run"] = str(run.pk)
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -83,13 +83,15 @@ class ModelConfigViewSet(
             raise InvalidInput(
                 "Send the weights file as multipart form field 'file'.", field="file"
             )
-        config = model_config_weights_attach(model_config=config, upload=upload, user=request.user)
+        config = model_config_weights_attach(
+            model_config=config, upload=upload, user=request.user, role=self.role
+        )
         return Response(ModelConfigSerializer(config).data)
 
     @extend_schema(request=None, responses={202: TrainingRunSerializer})
     @action(detail=True, methods=["post"])
     def train(self, request, pk=None):
-        run = training_run_start(model_config=self.get_object(), user=request.user)
+        run = training_run_start(model_config=self.get_object(), user=request.user, role=self.role)
         return Response(TrainingRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -109,7 +111,7 @@ class TrainingRunViewSet(TenantReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         """Cancel the run: a queued run never starts; a running one stops before its next step."""
-        run = training_run_cancel(run=self.get_object(), user=request.user)
+        run = training_run_cancel(run=self.get_object(), user=request.user, role=self.role)
         return Response(TrainingRunSerializer(run).data)
 
     @extend_schema(responses=ModelVersionSerializer)

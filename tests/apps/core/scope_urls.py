@@ -6,6 +6,7 @@ from rest_framework.response import Response
 
 from apps.core import scoping
 from apps.core.api import TenantAPIView
+from apps.core.permissions import READ
 from apps.core.views import org_page
 
 
@@ -35,8 +36,12 @@ def probe(request):
 
 
 urlpatterns = [
-    path("raise/api/", RaisingAPIView.as_view()),
-    path("scope/api/", ScopeAPIView.as_view()),
-    path("raise/page/", raising_page),
+    path("raise/api/", RaisingAPIView.as_view(), name="test-raise-api"),
+    path("scope/api/", ScopeAPIView.as_view(), name="test-scope-api"),
+    path("raise/page/", raising_page, name="test-raise-page"),
     path("probe/", probe),
 ]
+
+#: what the permission table would say of these routes (tests add them while they run)
+PERMISSIONS = {name: {"GET": READ} for name in ("test-raise-api", "test-scope-api")}
+PERMISSIONS["test-raise-page"] = {"GET": READ}

@@ -5,13 +5,24 @@ import logging
 import pytest
 from celery import shared_task
 from django.test import Client
+from django.urls import resolve
 from rest_framework.test import APIRequestFactory
 
 from apps.core import scoping
 from apps.core.scoping import get_active_organization, tenant_scope
+from tests.apps.core import scope_urls
 from tests.apps.core.scope_urls import Boom, RaisingAPIView
 
 pytestmark = pytest.mark.urls("tests.apps.core.scope_urls")
+
+
+@pytest.fixture(autouse=True)
+def permitted(monkeypatch):
+    """The test routes in the permission table, which refuses routes it does not list."""
+    from apps.core import permissions
+
+    for name, rules in scope_urls.PERMISSIONS.items():
+        monkeypatch.setitem(permissions.PERMISSIONS, name, rules)
 
 
 @pytest.fixture
@@ -25,6 +36,7 @@ def test_it_leaves_no_scope_after_an_api_view_raises(tenant):
     request = APIRequestFactory().get(
         "/raise/api/", HTTP_AUTHORIZATION=tenant.auth["HTTP_AUTHORIZATION"]
     )
+    request.resolver_match = resolve("/raise/api/")  # as the URL resolver sets it
     with pytest.raises(Boom):
         RaisingAPIView.as_view()(request)
     assert get_active_organization() is None

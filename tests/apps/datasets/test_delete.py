@@ -98,7 +98,7 @@ def test_a_member_deletes_their_own_dataset_but_not_anothers(client, tenant, col
     refused = client.delete(f"/api/v1/datasets/{owners.dataset_id}/", **auth)
     assert refused.status_code == 403
     assert refused.json()["error"]["message"] == (
-        "Only the member who created 'owner's', or an admin, can delete it."
+        "Only the member who created the dataset 'owner's', or an admin, can delete it."
     )
     assert Dataset.all_tenants.filter(pk=owners.dataset_id).exists()
     assert client.delete(f"/api/v1/datasets/{theirs.dataset_id}/", **auth).status_code == 204
