@@ -39,12 +39,14 @@ run: demo
 browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-## lint: ruff (lint + format), the import-linter contracts and mypy (see pyproject.toml).
+## lint: ruff (lint + format), the import-linter contracts, the all-tenants allow-list, the
+## README's permission table (scripts/permission_table.py) and mypy (see pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python scripts/check_all_tenants.py
+	$(BIN)/python scripts/permission_table.py --check
 	$(BIN)/mypy
 
 ## test: lint + the whole suite (unit, API, e2e with a real worker, browser).
