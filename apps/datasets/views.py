@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from apps.core.errors import InvalidInput, ServiceError
 from apps.core.views import (
+    can_change,
     check_may_change_page,
     delete_on_confirm,
     org_page,
@@ -86,8 +87,9 @@ def _template_exists(name: str) -> bool:
     return True
 
 
-def version_context(version: DatasetVersion) -> dict[str, Any]:
-    """What the version page and its live fragment show: the health report and its charts."""
+def version_context(version: DatasetVersion, request: HttpRequest) -> dict[str, Any]:
+    """What the version page and its live fragment show: the health report and its charts, and
+    whether the visitor may change the dataset (new versions, confirming columns, deleting)."""
     health = selectors.version_health(version)
     is_tabular = version.dataset.kind == DatasetKind.TABULAR
     return {
@@ -104,6 +106,7 @@ def version_context(version: DatasetVersion) -> dict[str, Any]:
         "labels": list(health["classes"]),
         "change_summary": selectors.changes_summary(version.changes),
         "versions": selectors.dataset_versions(dataset=version.dataset),
+        "can_change": can_change(request, version),
     }
 
 
@@ -113,7 +116,7 @@ def version_detail(request: HttpRequest, pk: str) -> HttpResponse:
     if request.GET.get("fragment") == "live" and not version.is_finished:
         # Polled every second while ingesting: the report is not built until it has ended.
         return render(request, "datasets/_version_poll.html", {"version": version})
-    context = version_context(version)
+    context = version_context(version, request)
     if request.GET.get("fragment") == "live":
         return render(request, "datasets/_version_poll.html", context)
     if request.GET.get("fragment") == "summary":
@@ -132,6 +135,7 @@ def version_gallery(request: HttpRequest, pk: str) -> HttpResponse:
         "filters": filters,
         "labels": version.labels,
         "splits": Split.choices,
+        "can_change": can_change(request, version),
     }
     return render(request, "datasets/gallery.html", context)
 
@@ -142,7 +146,9 @@ def version_download(request: HttpRequest, pk: str) -> HttpResponse:
     try:
         return exports.version_download_response(version)
     except ServiceError as exc:
-        return render_with_error(request, "datasets/version.html", version_context(version), exc)
+        return render_with_error(
+            request, "datasets/version.html", version_context(version, request), exc
+        )
 
 
 def _derive_arguments(request: HttpRequest) -> dict[str, Any]:
@@ -193,7 +199,7 @@ def version_derive(request: HttpRequest, pk: str) -> HttpResponse:
             base=version, user=request.user, role=request.role, **_derive_arguments(request)
         )
     except ServiceError as exc:
-        context = version_context(version)
+        context = version_context(version, request)
         context["derive_values"] = request.POST
         return render_with_error(request, "datasets/version.html", context, exc)
     return redirect("datasets:version", pk=new.pk)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from apps.analytics.models import UsageEvent
 from apps.core.errors import ServiceError
 from apps.core.views import (
+    can_change,
     check_may_change_page,
     delete_on_confirm,
     org_page,
@@ -58,7 +59,12 @@ def endpoint_detail(request: HttpRequest, pk: str) -> HttpResponse:
     )
     usage = UsageEvent.objects.filter(endpoint=endpoint)[:20]
     predict_url = request.build_absolute_uri(f"/api/v1/endpoints/{endpoint.pk}/predict/")
-    context: dict[str, Any] = {"endpoint": endpoint, "usage": usage, "predict_url": predict_url}
+    context: dict[str, Any] = {
+        "endpoint": endpoint,
+        "usage": usage,
+        "predict_url": predict_url,
+        "can_change": can_change(request, endpoint),
+    }
     if endpoint.model_version.task == TABULAR_REGRESSION:
         context.update(_tabular_context(endpoint))
     return render(request, "deployments/detail.html", context)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from apps.core.errors import InvalidInput, ServiceError
 from apps.core.jobs import JobStatus
 from apps.core.views import (
+    can_change,
     check_may_change_page,
     delete_on_confirm,
     org_page,
@@ -127,6 +128,8 @@ def run_detail(request: HttpRequest, pk: str) -> HttpResponse:
     context |= {
         "template": template,
         "settings": [(labels.get(k, k), v) for k, v in run.hyperparameters.items()],
+        "can_change": can_change(request, run),
+        "can_change_model": can_change(request, run.model_config),
     }
     return render(request, "training/run.html", context)
 
