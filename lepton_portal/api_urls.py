@@ -8,6 +8,7 @@ from apps.accounts.api.views import ApiKeyViewSet, OrganizationView, SignupView
 from apps.analytics.api.views import UsageEventViewSet
 from apps.datasets.api.views import DatasetItemViewSet, DatasetVersionViewSet, DatasetViewSet
 from apps.deployments.api.views import EndpointViewSet
+from apps.tenants.api.views import InvitationViewSet, MemberViewSet
 from apps.training.api.views import (
     LeaderboardView,
     ModelConfigViewSet,
@@ -26,6 +27,8 @@ router.register("runs", TrainingRunViewSet, basename="run")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("usage", UsageEventViewSet, basename="usage")
+router.register("members", MemberViewSet, basename="member")
+router.register("invitations", InvitationViewSet, basename="invitation")
 
 app_name = "api"
 urlpatterns = [

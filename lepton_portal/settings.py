@@ -226,6 +226,8 @@ else:
 DEFAULT_FROM_EMAIL = env_str("LEPTON_EMAIL_FROM", "Lepton Portal <noreply@localhost>")
 # Password-reset links stop working after this long.
 PASSWORD_RESET_TIMEOUT = env_int("LEPTON_PASSWORD_RESET_TIMEOUT_SECONDS", 3 * 3600)
+# Invitation links to join an organization stop working after this many days (resend renews).
+LEPTON_INVITATION_DAYS = env_int("LEPTON_INVITATION_DAYS", 7)
 
 # --- cache, broker, workers -----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -351,6 +353,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DatasetKindEnum": "apps.datasets.models.DatasetKind",
         "UsageKindEnum": "apps.analytics.models.UsageEvent.Kind",
+        "RoleEnum": "apps.tenants.models.Role",
     },
 }
 

@@ -16,5 +16,7 @@ urlpatterns = [
     path("datasets/", include("apps.datasets.urls")),
     path("models/", include("apps.training.urls")),
     path("endpoints/", include("apps.deployments.urls")),
+    path("organization/", include("apps.tenants.urls")),
+    path("invitations/", include("apps.tenants.invitation_urls")),
     path("", views.landing, name="home"),
 ]

@@ -21,4 +21,8 @@ PAGE_OBJECTS: dict[str, str] = {
     "deployments:delete": "endpoint",
     "training:delete": "model",
     "accounts:api_key_revoke": "api-key",
+    "tenants:member_role": "member",
+    "tenants:member_remove": "member",
+    "tenants:invitation_resend": "invitation",
+    "tenants:invitation_revoke": "invitation",
 }

@@ -16,6 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from apps.core.models import TenantModel
 from apps.core.scoping import tenant_scope
 from apps.deployments.services import endpoint_create
+from apps.tenants.team import invitation_create
 from tests.conftest import PASSWORD, as_file, png_bytes, trained_model_version
 from tests.support.routes import PAGE_OBJECTS
 
@@ -81,6 +82,7 @@ def basename_of(name: str) -> str:
         "-cancel",
         "-weights",
         "-leaderboard",
+        "-resend",
     ):
         if short.endswith(suffix):
             return short[: -len(suffix)]
@@ -122,13 +124,34 @@ def world(tenant, ready_version):
     objects["usage"] = usage_record(
         organization=tenant.organization, endpoint=endpoint, status_code=200, latency_ms=1.0
     )
+    objects["member"] = _second_member(tenant.organization)
+    objects["invitation"] = invitation_create(
+        organization=tenant.organization,
+        actor=tenant.user,
+        email="invited@acme.example",
+        role="member",
+        site_url="http://testserver/",
+    )
     return objects
+
+
+def _second_member(organization: Any) -> Any:
+    from apps.accounts.models import User
+    from apps.tenants.models import Membership
+
+    user = User.objects.create_user(email="member@acme.example", password=PASSWORD)
+    return Membership.objects.create(organization=organization, user=user, role="member")
+
+
+#: routes no key may use (people manage keys, members and invitations): the walks call them
+#: with the person's email and password over HTTP Basic
+PEOPLE_ONLY_PREFIXES = ("api:api-key", "api:member", "api:invitation")
 
 
 def credentials(name: str, who: Any) -> dict[str, str]:
     """`who`'s API key, or on the key routes (which refuse every key: keys are managed by
     people) their email and password."""
-    if not name.startswith("api:api-key"):
+    if not name.startswith(PEOPLE_ONLY_PREFIXES):
         return who.auth
     token = base64.b64encode(f"{who.user.email}:{PASSWORD}".encode()).decode()
     return {"HTTP_AUTHORIZATION": f"Basic {token}"}
