@@ -14,8 +14,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 PASSWORD = "Corr3ct-horse-battery"
 EMAIL = "owner@two-orgs.example"
 #: how far right the header or anything in it reaches, in CSS pixels
-HEADER_RIGHT_EDGE = """() => Math.max(...[...document.querySelectorAll("header.topbar, header.topbar *")]
-  .map((e) => e.getBoundingClientRect().right))"""
+HEADER_RIGHT_EDGE = """() => Math.max(
+  ...[...document.querySelectorAll("header.topbar, header.topbar *")]
+    .map((e) => e.getBoundingClientRect().right))"""
 
 
 def open_menu(page) -> None:
@@ -84,8 +85,10 @@ def test_a_person_in_two_organizations_switches_in_the_header(embedded_stack, ch
     items = page.locator("[data-testid=org-list] li")
     assert items.count() == 2
     assert "Owner" in items.nth(0).inner_text() and "Owner" in items.nth(1).inner_text()
-    assert page.locator("[data-testid=org-list] [aria-current=true]").inner_text().startswith(
-        "Beta Optics"
+    assert (
+        page.locator("[data-testid=org-list] [aria-current=true]")
+        .inner_text()
+        .startswith("Beta Optics")
     )
     shots(page, "switcher-open-1366")
     page.locator("[data-testid=org-list] button", has_text="Alpha Optics").click()

@@ -127,9 +127,7 @@ def test_after_log_in_the_link_comes_back_to_the_confirmation(tenant, mail_folde
     assert response.status_code == 302
     login = response["Location"]
     assert login.startswith("/accounts/login/?next=/accounts/email/confirm/")
-    done = client.post(
-        login, {"username": tenant.user.email, "password": PASSWORD}, follow=True
-    )
+    done = client.post(login, {"username": tenant.user.email, "password": PASSWORD}, follow=True)
     assert f"to <b>{NEW}</b>?" in done.content.decode()
     client.post(confirm_link(link))
     assert email_of(tenant.user) == NEW
@@ -246,4 +244,3 @@ def test_the_account_pages_link_to_each_other(tenant):
         assert 'href="/accounts/email/"' in text
         assert 'href="/accounts/password/"' in text
         assert 'href="/accounts/sessions/"' in text
-

@@ -68,9 +68,7 @@ def test_the_header_lists_every_organization_with_the_role_and_marks_the_active_
     assert 'href="/accounts/organizations/new/"' in page
 
 
-def test_it_refuses_an_organization_of_another_user_like_a_missing_one(
-    browser, tenant, outsider
-):
+def test_it_refuses_an_organization_of_another_user_like_a_missing_one(browser, tenant, outsider):
     refused = switch(browser, outsider.organization.pk)
     missing = switch(browser, uuid.uuid4())
     assert refused.status_code == missing.status_code == 404
