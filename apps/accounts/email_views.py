@@ -3,6 +3,8 @@ from that link. The work is in apps.accounts.email_change."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -11,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from apps.accounts import email_change as service
 from apps.accounts.forms import EmailChangeForm
+from apps.accounts.models import User
 from apps.accounts.throttling import EMAIL_CHANGE, TooManyAttempts
 from apps.core.errors import ServiceError
 
@@ -19,8 +22,9 @@ TEMPLATE = "accounts/email_change.html"
 
 @login_required
 def email_change(request: HttpRequest) -> HttpResponse:
+    user = cast(User, request.user)  # login_required
     form = EmailChangeForm(
-        request.user, request.POST if request.method == "POST" else None, request=request
+        user, request.POST if request.method == "POST" else None, request=request
     )
     if request.method != "POST":
         return render(request, TEMPLATE, {"form": form})
@@ -34,9 +38,9 @@ def email_change(request: HttpRequest) -> HttpResponse:
         return response
     new_email = form.cleaned_data["new_email"]
     try:
-        EMAIL_CHANGE.reserve(request, account=request.user.email)
+        EMAIL_CHANGE.reserve(request, account=user.email)
         service.email_change_request(
-            user=request.user,  # type: ignore[arg-type]
+            user=user,
             new_email=new_email,
             site_url=request.build_absolute_uri("/"),
         )
@@ -52,7 +56,7 @@ def email_change(request: HttpRequest) -> HttpResponse:
             "A confirmation link has been sent to %(new)s. Your email stays %(old)s until the "
             "link is opened; a notice went to %(old)s too."
         )
-        % {"new": new_email.strip().lower(), "old": request.user.email},
+        % {"new": new_email.strip().lower(), "old": user.email},
     )
     return redirect("accounts:email_change")
 
@@ -63,11 +67,12 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     scanner that opens the page changes nothing, and without a session it only sees the
     log-in form, which comes back here afterwards."""
     template = "accounts/email_change_confirm.html"
+    user = cast(User, request.user)  # login_required
     try:
         if request.method == "POST":
-            new_email = service.email_change_confirm(user=request.user, token=token)  # type: ignore[arg-type]
+            new_email = service.email_change_confirm(user=user, token=token)
         else:
-            claim = service.email_change_claim(user=request.user, token=token)  # type: ignore[arg-type]
+            claim = service.email_change_claim(user=user, token=token)
             return render(request, template, {"new_email": claim.new_email})
     except ServiceError as exc:
         return render(request, template, {"refused": exc.message}, status=exc.status_code)
