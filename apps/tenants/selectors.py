@@ -67,9 +67,19 @@ def organization_for_request(request: Any) -> tuple[Organization | None, str | N
     if key_organization is not None:
         membership = membership_get(user=user, organization=key_organization)
         return (membership.organization, membership.role) if membership else (None, None)
-    memberships = memberships_for_user(user=user) if user.is_authenticated else []
+    memberships = _memberships_of_request(request) if user.is_authenticated else []
     chosen = _session_choice(request, memberships)
     return (chosen.organization, chosen.role) if chosen else (None, None)
+
+
+def _memberships_of_request(request: Any) -> list[Membership]:
+    # A page resolves its organization (org_page) and then renders the header's switcher from
+    # the same memberships: read once per request. Both views that change them redirect.
+    cached = getattr(request, "_lepton_memberships", None)
+    if cached is None:
+        cached = memberships_for_user(user=request.user)
+        request._lepton_memberships = cached
+    return cached
 
 
 def _session_choice(request: Any, memberships: list[Membership]) -> Membership | None:
@@ -97,7 +107,7 @@ def organization_menu_for_request(request: Any) -> OrganizationMenu:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return OrganizationMenu()
-    memberships = memberships_for_user(user=user)
+    memberships = _memberships_of_request(request)
     return OrganizationMenu(
         active=_session_choice(request, memberships),
         memberships=_by_name(memberships),

@@ -257,3 +257,15 @@ def test_the_api_list_needs_credentials(client, db):
     response = client.get("/api/v1/organizations/")
     assert response.status_code == 401
     assert response.json()["error"]["code"]
+
+
+def test_a_page_reads_the_memberships_once_for_its_organization_and_the_switcher(browser, second):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    browser.get("/datasets/")
+    with CaptureQueriesContext(connection) as queries:
+        page = browser.get("/datasets/")
+    assert 'data-testid="org-list"' in page.content.decode()
+    reads = [q for q in queries.captured_queries if 'FROM "tenants_membership"' in q["sql"]]
+    assert len(reads) == 1
