@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, get_connection
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -115,24 +115,15 @@ def email_change_request(*, user: User, new_email: str, site_url: str) -> None:
                 target=user,
                 data={"new_email": new_email},
             )
-    _send(
-        "accounts/email_change_subject.txt",
-        "accounts/email_change_email.txt",
-        context,
-        to=new_email,
-    )
-    _send(
-        "accounts/email_change_notice_subject.txt",
-        "accounts/email_change_notice_email.txt",
-        context,
-        to=user.email,
-    )
+    link = _message("email_change", context, to=new_email)
+    notice = _message("email_change_notice", context, to=user.email)
+    get_connection().send_messages([link, notice])  # one SMTP session for both
 
 
-def _send(subject_template: str, body_template: str, context: dict, *, to: str) -> None:
-    subject = "".join(render_to_string(subject_template, context).splitlines())
-    body = render_to_string(body_template, context)
-    send_mail(subject, body, None, [to])
+def _message(template: str, context: dict, *, to: str) -> EmailMessage:
+    subject = render_to_string(f"accounts/{template}_subject.txt", context)
+    body = render_to_string(f"accounts/{template}_email.txt", context)
+    return EmailMessage("".join(subject.splitlines()), body, None, [to])
 
 
 def email_change_claim(*, user: User, token: str) -> EmailChangeClaim:

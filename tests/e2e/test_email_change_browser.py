@@ -23,9 +23,11 @@ def _message_to(folder: Path, to: str, timeout: float = 30) -> Message:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for path in sorted(folder.glob("*")) if folder.exists() else []:
-            message = message_from_string(path.read_text())
-            if message["To"] == to:
-                return message
+            # One file holds every message of a connection, each followed by 79 dashes.
+            for chunk in re.split(r"^-{79}$", path.read_text(), flags=re.M):
+                message = message_from_string(chunk.lstrip("\n"))
+                if chunk.strip() and message["To"] == to:
+                    return message
         time.sleep(0.2)
     raise AssertionError(f"no message to {to} in {folder}")
 
