@@ -4,7 +4,12 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
-from apps.accounts.api.views import ApiKeyViewSet, OrganizationView, SignupView
+from apps.accounts.api.views import (
+    ApiKeyViewSet,
+    OrganizationListView,
+    OrganizationView,
+    SignupView,
+)
 from apps.analytics.api.views import UsageEventViewSet
 from apps.datasets.api.views import DatasetItemViewSet, DatasetVersionViewSet, DatasetViewSet
 from apps.deployments.api.views import EndpointViewSet
@@ -34,6 +39,7 @@ app_name = "api"
 urlpatterns = [
     path("auth/signup/", SignupView.as_view(), name="signup"),
     path("organization/", OrganizationView.as_view(), name="organization"),
+    path("organizations/", OrganizationListView.as_view(), name="organizations"),
     path("templates/", TemplateListView.as_view(), name="templates"),
     path("datasets/<uuid:pk>/leaderboard/", LeaderboardView.as_view(), name="dataset-leaderboard"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -228,6 +228,11 @@ DEFAULT_FROM_EMAIL = env_str("LEPTON_EMAIL_FROM", "Lepton Portal <noreply@localh
 PASSWORD_RESET_TIMEOUT = env_int("LEPTON_PASSWORD_RESET_TIMEOUT_SECONDS", 3 * 3600)
 # Invitation links to join an organization stop working after this many days (resend renews).
 LEPTON_INVITATION_DAYS = env_int("LEPTON_INVITATION_DAYS", 7)
+# Email-change confirmation links (sent to the new address) stop working after this long.
+LEPTON_EMAIL_CHANGE_TIMEOUT = env_int("LEPTON_EMAIL_CHANGE_TIMEOUT_SECONDS", 24 * 3600)
+# Email-change requests (each sends two messages) per account and per client address.
+LEPTON_EMAIL_CHANGE_RATE_PER_ACCOUNT = env_str("LEPTON_EMAIL_CHANGE_RATE_PER_ACCOUNT", "5/hour")
+LEPTON_EMAIL_CHANGE_RATE_PER_ADDRESS = env_str("LEPTON_EMAIL_CHANGE_RATE_PER_ADDRESS", "20/hour")
 
 # --- cache, broker, workers -----------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")

@@ -66,3 +66,37 @@ class ThrottledPasswordChangeForm(PasswordChangeForm):
         old_password = super().clean_old_password()
         LOGIN.release(self.request, account=self.user.email)
         return old_password
+
+
+class EmailChangeForm(forms.Form):
+    """The change-email form: the new address and the current password. A wrong password counts
+    as a failed log-in of the account, as on the change-password form."""
+
+    new_email = forms.EmailField(
+        label=_("New email"),
+        max_length=254,
+        error_messages={"invalid": _("Enter a valid email address, like name@company.com.")},
+    )
+    password = forms.CharField(label=_("Current password"), strip=False)
+
+    throttled: TooManyAttempts | None = None
+
+    def __init__(self, user: Any, *args: Any, request: HttpRequest, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.request = request
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        try:
+            LOGIN.reserve(self.request, account=self.user.email)
+        except TooManyAttempts as exc:
+            self.throttled = exc
+            raise ValidationError(exc.message, code="throttled") from None
+        if not self.user.check_password(password):
+            raise ValidationError(
+                _("Your password was entered incorrectly. Enter the one you log in with."),
+                code="password_incorrect",
+            )
+        LOGIN.release(self.request, account=self.user.email)
+        return password

@@ -1,5 +1,5 @@
 """Budgets of attempts per account and per client address: log-in (page and HTTP Basic), sign-up,
-password-reset requests.
+password-reset and email-change requests.
 
 A guard holds two budgets, one per account (the email, case-insensitive) and one per client
 address (`apps.core.client_ip`). Once either is spent, every attempt is refused, the right
@@ -192,4 +192,11 @@ PASSWORD_RESET = AttemptGuard(
     "password_reset",
     account_rate_setting="LEPTON_PASSWORD_RESET_RATE_PER_ACCOUNT",
     address_rate_setting="LEPTON_PASSWORD_RESET_RATE_PER_ADDRESS",
+)
+#: Every email-change request that would send its two messages, counted against the account
+#: that asks (its current email), so a borrowed session cannot flood an inbox.
+EMAIL_CHANGE = AttemptGuard(
+    "email_change",
+    account_rate_setting="LEPTON_EMAIL_CHANGE_RATE_PER_ACCOUNT",
+    address_rate_setting="LEPTON_EMAIL_CHANGE_RATE_PER_ADDRESS",
 )

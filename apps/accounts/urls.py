@@ -1,6 +1,7 @@
 from django.urls import path
 
-from apps.accounts import password_views, views
+from apps.accounts import email_views, password_views, views
+from apps.tenants import switch_views
 
 app_name = "accounts"
 urlpatterns = [
@@ -24,6 +25,18 @@ urlpatterns = [
         password_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    path("email/", email_views.email_change, name="email_change"),
+    path(
+        "email/confirm/<str:token>/",
+        email_views.email_change_confirm,
+        name="email_change_confirm",
+    ),
+    path(
+        "organization/switch/",
+        switch_views.organization_switch,
+        name="organization_switch",
+    ),
+    path("organizations/new/", switch_views.organization_new, name="organization_create"),
     path("sessions/", views.sessions, name="sessions"),
     path("sessions/end-others/", views.sessions_end_others, name="sessions_end_others"),
     path("api-keys/", views.api_keys, name="api_keys"),

@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext
 
-from apps.tenants.models import Membership, Organization, Role
+from apps.core.errors import InvalidInput
+from apps.tenants.models import Membership, Organization, Region, Role
 
 
 def _unique_slug(name: str) -> str:
@@ -22,10 +23,41 @@ def _unique_slug(name: str) -> str:
     return slug
 
 
+def _clean_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(gettext("Name the organization (your company or team)."), field="name")
+    name = name.strip()
+    max_length = Organization._meta.get_field("name").max_length or 120
+    if len(name) > max_length:
+        raise InvalidInput(
+            gettext("The organization name is too long: %(max)d characters at most.")
+            % {"max": max_length},
+            field="name",
+        )
+    return name
+
+
+def _clean_region(region: Any) -> str | None:
+    if region in (None, ""):
+        return None
+    if region not in Region.values:
+        raise InvalidInput(
+            gettext("Unknown region %(region)s: choose one of %(choices)s.")
+            % {"region": region, "choices": ", ".join(Region.values)},
+            field="region",
+        )
+    return str(region)
+
+
 @transaction.atomic
 def organization_create(*, name: str, owner: Any, region: str | None = None) -> Organization:
-    """Create an organization and make `owner` its owner."""
-    name = name.strip()
+    """Create an organization and make `owner` its owner.
+
+    `region` (apps.tenants.models.Region) picks where its data lives; left out, the default.
+    A blank or too long name, or an unknown region, raises InvalidInput naming the field.
+    """
+    name = _clean_name(name)
+    region = _clean_region(region)
     organization = Organization.objects.create(
         name=name, slug=_unique_slug(name), **({"region": region} if region else {})
     )

@@ -27,6 +27,8 @@ from apps.accounts.services import (
 )
 from apps.accounts.throttling import SIGNUP, TooManyAttempts
 from apps.core.api import TenantAPIView, TenantViewSet
+from apps.tenants.models import Role
+from apps.tenants.selectors import memberships_for_credentials
 
 _org = inline_serializer(
     "SignupResult",
@@ -166,4 +168,45 @@ class OrganizationView(TenantAPIView):
                 "storage_quota_bytes": org.storage_quota_bytes,
                 "storage_used_bytes": organization_storage_used(organization=org),
             }
+        )
+
+
+class OrganizationListView(TenantAPIView):
+    """The organizations your credentials may act for, with your role in each; `active` marks
+    the one this request acts for. An API key acts only for its own organization, so it lists
+    only that one; a logged-in session (or HTTP Basic) lists every organization you belong to,
+    and the header's switcher picks the one pages act for."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "OrganizationMembership",
+            {
+                "id": serializers.UUIDField(),
+                "name": serializers.CharField(),
+                "slug": serializers.CharField(),
+                "role": serializers.CharField(),
+                "region": serializers.CharField(),
+                "active": serializers.BooleanField(),
+                "suspended": serializers.BooleanField(),
+            },
+            many=True,
+        )
+    )
+    def get(self, request):
+        memberships = memberships_for_credentials(
+            user=request.user, key_organization=getattr(request.auth, "organization", None)
+        )
+        return Response(
+            [
+                {
+                    "id": membership.organization.pk,
+                    "name": membership.organization.name,
+                    "slug": membership.organization.slug,
+                    "role": membership.role,
+                    "region": membership.organization.region,
+                    "active": membership.organization_id == self.organization.pk,
+                    "suspended": membership.organization.is_suspended,
+                }
+                for membership in memberships
+            ]
         )
