@@ -14,14 +14,21 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from apps.core.errors import InvalidInput
+from apps.core.errors import InvalidInput, QuotaExceeded
 from apps.core.jobs import JobStatus, ProgressReporter, job_finish
 from apps.datasets import archives
-from apps.datasets.canonical import Canonical, Destination, Stored, canonicalize_batch
+from apps.datasets.canonical import (
+    Canonical,
+    Destination,
+    OverAllowance,
+    Stored,
+    canonicalize_batch,
+)
 from apps.datasets.health import health_report
 from apps.datasets.ingest import rows as item_rows
 from apps.datasets.ingest import storing
 from apps.datasets.ingest.decoding import LocalZip, Payload, decode_images
+from apps.datasets.ingest.quota import IngestionQuota
 from apps.datasets.ingest.rows import ItemRow
 from apps.datasets.ingest.sources import (
     SourceKey,
@@ -64,6 +71,8 @@ class Ingestion:
 
     version: DatasetVersion
     reporter: ProgressReporter
+    #: the storage quota: what this ingestion may still write (see apps.datasets.ingest.quota)
+    quota: IngestionQuota
     rows: list[ItemRow] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: content hash -> the row kept for it
@@ -73,6 +82,10 @@ class Ingestion:
     new: set[str] = field(default_factory=set)  # hashes of images added by this version
     #: sha -> bytes of the whole files stored for it (object stores: see storing.store_once)
     new_bytes: dict[str, int] = field(default_factory=dict)
+    #: the whole files this ingestion created (deleted if it fails)
+    created_files: list[str] = field(default_factory=list)
+    #: the rows are committed: nothing is deleted any more, whatever happens next
+    committed: bool = False
     #: storage name of each pack file this ingestion wrote -> its size
     packs: dict[str, int] = field(default_factory=dict)
     #: sha -> (the version whose stored copy the row points at, the row's own location)
@@ -120,11 +133,12 @@ class Ingestion:
     def add(self, path: str, label: str, split: str | None, size: int, result: Any) -> None:
         """Count one decoded source: a new row, a duplicate, or a file skipped with its reason."""
         self.done += 1
-        if self.done % 25 == 0:  # the reporter throttles writes; this spares the formatting
+        if self.done % 25 == 0 and self.reporter.due():  # the reporter throttles writes
             self.reporter.report(
                 progress=0.05 + 0.85 * self.done / max(1, self.total),
                 message=_("Decoded %(done)d of %(total)d images")
                 % {"done": self.done, "total": self.total},
+                **self.quota.progress_fields(),
             )
             _check_running(self.reporter)
         if isinstance(result, str):
@@ -174,14 +188,21 @@ class Ingestion:
         }
 
     def _store_whole(self, result: Canonical) -> dict[str, Any]:
-        """Store a decoded image as whole content-addressed files (object stores); where."""
+        """Store a decoded image as whole content-addressed files (object stores); where.
+
+        Raises QuotaExceeded when its bytes do not fit the storage quota."""
         digest = result.sha256
-        file = thumbnail = storing.store_once(
-            f"{self._blobs}/{digest[:2]}/{digest}.png", result.png
-        )
+        size = len(result.png) + len(result.thumbnail or b"")
+        if not self.quota.allowance.reserve(size):
+            raise self.quota.error()
+        file = thumbnail = f"{self._blobs}/{digest[:2]}/{digest}.png"
+        if storing.store_once(file, result.png):
+            self.created_files.append(file)
         if result.thumbnail is not None:
-            thumbnail = storing.store_once(f"{self._thumbs}/{digest}.webp", result.thumbnail)
-        self.new_bytes[digest] = len(result.png) + len(result.thumbnail or b"")
+            thumbnail = f"{self._thumbs}/{digest}.webp"
+            if storing.store_once(thumbnail, result.thumbnail):
+                self.created_files.append(thumbnail)
+        self.new_bytes[digest] = size
         return dict(zip(item_rows.LOCATION, (file, None, None, thumbnail, None, None), strict=True))
 
     def decode(
@@ -201,26 +222,48 @@ class Ingestion:
         processes = max(1, settings.LEPTON_INGEST_PROCESSES)
         max_pixels = settings.LEPTON_MAX_DATASET_IMAGE_PIXELS
         budget = reader.budget() if reader is not None else None
-        for (path, label, split, entry), size, result in decode_images(
+        decoded = decode_images(
             sources,
             processes=processes,
             expected=self.total,
             destination=self.destination,
             local_zip=local_zip,
             max_pixels=max_pixels,
-        ):
-            if entry is not None and reader is not None and budget is not None:
-                if result is None:
-                    read = reader.read_entry(entry, budget=budget)
-                    if isinstance(read, archives.Skipped):
-                        self.skip(read.path, read.reason)
-                        continue
-                    size = len(read)
-                    # stored whole, by add()
-                    result = canonicalize_batch([read], max_pixels=max_pixels)[0]
-                else:
-                    budget.add(size)
-            self.add(path, label, split, size, result)
+            allowance=self.quota.allowance,
+        )
+        # Closed on the way out, an exception included: the decoding processes are joined
+        # before anything they wrote is deleted.
+        with contextlib.closing(decoded):
+            for key, size, result in decoded:
+                if isinstance(result, OverAllowance):
+                    raise self.quota.error()
+                self._decoded(key, size, result, reader=reader, budget=budget)
+
+    def _decoded(
+        self,
+        key: SourceKey,
+        size: int,
+        result: Any,
+        *,
+        reader: archives.ArchiveReader | None,
+        budget: Any,
+    ) -> None:
+        """One decoded source: entries of the archive the decoding processes did not read
+        (not plain) are read here, then counted against the archive's budget, in order."""
+        path, label, split, entry = key
+        if entry is not None and reader is not None and budget is not None:
+            if result is None:
+                read = reader.read_entry(entry, budget=budget)
+                if isinstance(read, archives.Skipped):
+                    self.skip(read.path, read.reason)
+                    return
+                size = len(read)
+                # stored whole, by add()
+                max_pixels = settings.LEPTON_MAX_DATASET_IMAGE_PIXELS
+                result = canonicalize_batch([read], max_pixels=max_pixels)[0]
+            else:
+                budget.add(size)
+        self.add(path, label, split, size, result)
 
     # -- splits, findings ---------------------------------------------------------------------
 
@@ -302,13 +345,29 @@ def ingest_images(version: DatasetVersion) -> None:
         ).delete()  # a re-run starts over
         reporter = ProgressReporter(version)
         reporter.report(force=True, message=_("Reading the archive"), progress=0.0)
-        run = Ingestion(version=version, reporter=reporter)
+        run = Ingestion(version=version, reporter=reporter, quota=IngestionQuota(version))
         storing.remove_packs(run.destination)  # what an interrupted attempt wrote
         try:
             _ingest_into(version, run)
-        except BaseException:
-            storing.remove_packs(run.destination)  # no row points into them: nothing was kept
+        except BaseException as exc:
+            if not run.committed:  # no row points into what it stored: nothing is kept
+                storing.remove_packs(run.destination)
+                storing.delete_files(run.created_files)
+                _forget_stored(version, upload_too=isinstance(exc, QuotaExceeded))
             raise
+
+
+def _forget_stored(version: DatasetVersion, *, upload_too: bool) -> None:
+    """The failed version's row counts nothing it stored; over the storage quota, its upload
+    (the archive, the added images) is deleted too, so that nothing at all is left of it."""
+    fields: dict[str, Any] = {"stored_bytes": 0}
+    if upload_too:
+        added = [image["file"] for image in (version.changes or {}).get("images") or []]
+        storing.delete_files([version.source.name, *added] if version.source else added)
+        fields |= {"source": "", "source_size": 0}
+    DatasetVersion.objects.for_organization(version.organization_id).filter(pk=version.pk).update(
+        **fields
+    )
 
 
 @contextlib.contextmanager
@@ -366,6 +425,7 @@ def _ingest_into(version: DatasetVersion, run: Ingestion) -> None:
         _finish(
             version, run, split_source=split_source, ratios=ratios, changes=changes, unused=unused
         )
+    run.committed = True
     storing.delete_packs(unused)  # the rows pointing elsewhere are committed
 
 
