@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from tests.support.shapes import SHAPE_CLASSES, image_bytes, make_shape_image
+from tests.support.shapes import SHAPE_CLASSES, image_bytes, make_class_zip, make_shape_image
 
 __all__ = [
     "TarEntry",
+    "bomb_zip",
     "class_images",
     "clear_utf8_flag",
     "noise_png",
@@ -81,6 +82,19 @@ def solid_png(width: int, height: int, mark: int = 0) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+def bomb_zip(*, width: int, height: int, bombs: int = 12, good_per_class: int = 0) -> bytes:
+    """A pixel bomb: `bombs` distinct solid_png images of width x height (kilobytes each, 3
+    bytes a pixel once decoded) spread among `good_per_class` small images per class, so that
+    they fall into several batches, decoded by several processes at once."""
+    good = zipfile.ZipFile(io.BytesIO(make_class_zip(per_class=good_per_class)))
+    entries = [(name, good.read(name)) for name in good.namelist()]
+    step = max(1, len(entries) // bombs)
+    for i in range(bombs):
+        label = SHAPE_CLASSES[i % len(SHAPE_CLASSES)]
+        entries.insert(i * (step + 1), (f"{label}/bomb_{i}.png", solid_png(width, height, i)))
+    return zip_bytes(entries)
 
 
 def symlink_info(name: str) -> zipfile.ZipInfo:

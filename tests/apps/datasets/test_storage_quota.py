@@ -10,10 +10,8 @@ included. The used figure is compared with the bytes on disk under the organizat
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,7 +29,7 @@ from apps.datasets.versions import dataset_version_derive
 from apps.tenants.models import Organization, Role
 from apps.training.models import ModelVersion, TrainingRun
 from tests.conftest import trained_model_version, zip_upload
-from tests.support.archives import class_images, solid_png, zip_bytes
+from tests.support.archives import bomb_zip, class_images, solid_png, zip_bytes
 from tests.support.shapes import SHAPE_CLASSES, make_class_zip
 
 MB = 1024**2
@@ -59,19 +57,6 @@ def ingest(tenant, data: bytes, name: str = "shapes") -> DatasetVersion:
     ingested = dataset_version_ingest(version_id=version.pk)
     assert ingested is not None
     return ingested
-
-
-def bomb_zip(*, width: int, height: int, bombs: int = 12, good_per_class: int = 0) -> bytes:
-    """`bombs` distinct one-bit PNGs of width x height (kilobytes each, 3 bytes a pixel once
-    decoded), spread among `good_per_class` small images per class so that they fall into
-    several batches, decoded by several processes at once."""
-    good = zipfile.ZipFile(io.BytesIO(make_class_zip(per_class=good_per_class)))
-    entries = [(name, good.read(name)) for name in good.namelist()]
-    step = max(1, len(entries) // bombs)
-    for i in range(bombs):
-        label = SHAPE_CLASSES[i % len(SHAPE_CLASSES)]
-        entries.insert(i * (step + 1), (f"{label}/bomb_{i}.png", solid_png(width, height, i)))
-    return zip_bytes(entries)
 
 
 # --- the pixel bomb ---------------------------------------------------------------------------
