@@ -71,8 +71,6 @@ class Ingestion:
 
     version: DatasetVersion
     reporter: ProgressReporter
-    #: the storage quota: what this ingestion may still write (see apps.datasets.ingest.quota)
-    quota: IngestionQuota
     rows: list[ItemRow] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
     #: content hash -> the row kept for it
@@ -95,6 +93,8 @@ class Ingestion:
     #: where the decoding processes write their packs, on local storage; on an object store
     #: (S3) they send the bytes back and this process stores each image whole
     destination: Destination | None = None
+    #: the storage quota: what this ingestion may still write (see apps.datasets.ingest.quota)
+    quota: IngestionQuota = field(init=False)
 
     def __post_init__(self) -> None:
         organization_id = self.version.organization_id
@@ -102,6 +102,7 @@ class Ingestion:
         self._thumbs = storing.thumbs_folder(organization_id)
         self.packs_folder = storing.packs_folder(organization_id, self.version.pk)
         self.destination = storing.pack_destination(self.version)
+        self.quota = IngestionQuota(self.version)
 
     def skip(self, path: str, reason: str) -> None:
         self.skipped.append({"path": path, "reason": reason})
@@ -345,7 +346,7 @@ def ingest_images(version: DatasetVersion) -> None:
         ).delete()  # a re-run starts over
         reporter = ProgressReporter(version)
         reporter.report(force=True, message=_("Reading the archive"), progress=0.0)
-        run = Ingestion(version=version, reporter=reporter, quota=IngestionQuota(version))
+        run = Ingestion(version=version, reporter=reporter)
         storing.remove_packs(run.destination)  # what an interrupted attempt wrote
         try:
             _ingest_into(version, run)
