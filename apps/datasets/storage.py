@@ -102,7 +102,7 @@ def storage_quota_check(
         QuotaExceeded (403): naming the quota, the use, the addition and who can raise it.
     """
     limit = organization_limits(organization).storage_bytes
-    if limit is None:
+    if limit is None or adding_bytes <= 0:  # what frees space (or adds none) is never refused
         return
     if used is None:
         used = organization_storage_used(organization=organization)

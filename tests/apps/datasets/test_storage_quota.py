@@ -10,12 +10,14 @@ included. The used figure is compared with the bytes on disk under the organizat
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core.jobs import JobStatus
 from apps.core.scoping import tenant_scope
@@ -253,3 +255,49 @@ def test_an_upload_over_the_quota_is_refused_naming_quota_use_and_who_raises_it(
         "administrators raise the quota."
     )
     assert org_bytes(tenant.organization) == 0
+
+
+def test_uploaded_weights_count_and_replacing_them_counts_only_the_difference(tenant):
+    import torch
+
+    from apps.core.errors import QuotaExceeded
+    from apps.training.services import model_config_create, model_config_weights_attach
+    from workers.ml.architectures import build_model
+
+    version = ingest(tenant, make_class_zip(per_class=4))
+
+    def model(name: str):
+        return model_config_create(
+            organization=tenant.organization,
+            user=tenant.user,
+            name=name,
+            template="leptonnet",
+            dataset_version=version,
+            hyperparameters={"epochs": 1, "batch_size": 16},
+        )
+
+    buffer = io.BytesIO()
+    torch.save(build_model("leptonnet", num_classes=3).state_dict(), buffer)
+    weights = buffer.getvalue()
+    used = organization_storage_used(organization=tenant.organization)
+    set_quota(tenant.organization, used + len(weights))
+
+    def attach(config, name: str):
+        upload = SimpleUploadedFile(name, weights, content_type="application/octet-stream")
+        return model_config_weights_attach(model_config=config, upload=upload, user=tenant.user)
+
+    first = attach(model("first"), "first.pth")
+    assert organization_storage_used(organization=tenant.organization) == used + len(weights)
+    assert org_bytes(tenant.organization) == used + len(weights)
+    # Weights that replace others add nothing, even to an organization at its quota.
+    attach(first, "again.pth")
+    assert organization_storage_used(organization=tenant.organization) == used + len(weights)
+
+    with pytest.raises(QuotaExceeded) as refused:
+        attach(model("second"), "second.pth")
+    assert refused.value.message.startswith(
+        f"The weights 'second.pth' would add {human_size(len(weights))} to your organization's "
+        f"storage, which holds {human_size(used + len(weights))} of its "
+        f"{human_size(used + len(weights))} storage quota."
+    )
+    assert org_bytes(tenant.organization) == used + len(weights)
