@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import multiprocessing.context
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -137,7 +137,7 @@ def decode_images(
     local_zip: LocalZip | None = None,
     max_pixels: int,
     allowance: Allowance | None = None,
-) -> Iterator[tuple[Any, int, Canonical | Stored | OverAllowance | str | None]]:
+) -> Generator[tuple[Any, int, Canonical | Stored | OverAllowance | str | None], None, None]:
     """(key, bytes decoded, result) for each source, in order: the result is a Canonical, or
     with a `destination` the Stored image already written to the pack of its batch there (the
     batches are numbered from 0, in order), or the reason it was refused.

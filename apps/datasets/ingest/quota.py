@@ -15,9 +15,12 @@ again at each progress write and the allowance follows it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext as _
 
 from apps.core.errors import QuotaExceeded
+from apps.datasets.ingest import storing
 from apps.datasets.ingest.decoding import new_allowance
 from apps.datasets.models import DatasetVersion
 from apps.datasets.storage import organization_storage_used, storage_quota_error
@@ -43,14 +46,15 @@ class IngestionQuota:
     def _limit(self) -> int | None:
         return None if self.quota is None else max(0, self.quota - self.used_before)
 
-    def progress_fields(self) -> dict[str, int]:
-        """For a progress write: the bytes written so far. The others' use is read again first
-        (another ingestion may have stored more, a dataset may have been deleted)."""
+    def stored_bytes(self) -> int:
+        """For a progress write (the version's `stored_bytes`): the bytes written so far. The
+        others' use is read again first (another ingestion may have stored more, a dataset may
+        have been deleted), and the allowance follows it."""
         total = organization_storage_used(organization=self.organization)
         self.used_before = total - self._reported
         self.allowance.set_limit(self._limit())
         self._reported = self.allowance.used
-        return {"stored_bytes": self._reported}
+        return self._reported
 
     def error(self) -> QuotaExceeded:
         """The ingestion's failure once an image did not fit: the quota's message."""
@@ -63,3 +67,16 @@ class IngestionQuota:
         )
         kept = _("The ingestion stopped there and kept nothing, the upload included.")
         return QuotaExceeded(f"{exceeded.message} {kept}")
+
+
+def forget_stored(version: DatasetVersion, *, upload_too: bool) -> None:
+    """A failed version's row counts nothing it stored; over the storage quota, its upload
+    (the archive or table, the added images) is deleted too, so that nothing is left of it."""
+    fields: dict[str, Any] = {"stored_bytes": 0}
+    if upload_too:
+        added = [image["file"] for image in (version.changes or {}).get("images") or []]
+        storing.delete_files([version.source.name or "", *added] if version.source else added)
+        fields |= {"source": "", "source_size": 0}
+    DatasetVersion.objects.for_organization(version.organization_id).filter(pk=version.pk).update(
+        **fields
+    )

@@ -28,7 +28,7 @@ from apps.datasets.health import health_report
 from apps.datasets.ingest import rows as item_rows
 from apps.datasets.ingest import storing
 from apps.datasets.ingest.decoding import LocalZip, Payload, decode_images
-from apps.datasets.ingest.quota import IngestionQuota
+from apps.datasets.ingest.quota import IngestionQuota, forget_stored
 from apps.datasets.ingest.rows import ItemRow
 from apps.datasets.ingest.sources import (
     SourceKey,
@@ -139,7 +139,7 @@ class Ingestion:
                 progress=0.05 + 0.85 * self.done / max(1, self.total),
                 message=_("Decoded %(done)d of %(total)d images")
                 % {"done": self.done, "total": self.total},
-                **self.quota.progress_fields(),
+                stored_bytes=self.quota.stored_bytes(),
             )
             _check_running(self.reporter)
         if isinstance(result, str):
@@ -354,21 +354,8 @@ def ingest_images(version: DatasetVersion) -> None:
             if not run.committed:  # no row points into what it stored: nothing is kept
                 storing.remove_packs(run.destination)
                 storing.delete_files(run.created_files)
-                _forget_stored(version, upload_too=isinstance(exc, QuotaExceeded))
+                forget_stored(version, upload_too=isinstance(exc, QuotaExceeded))
             raise
-
-
-def _forget_stored(version: DatasetVersion, *, upload_too: bool) -> None:
-    """The failed version's row counts nothing it stored; over the storage quota, its upload
-    (the archive, the added images) is deleted too, so that nothing at all is left of it."""
-    fields: dict[str, Any] = {"stored_bytes": 0}
-    if upload_too:
-        added = [image["file"] for image in (version.changes or {}).get("images") or []]
-        storing.delete_files([version.source.name, *added] if version.source else added)
-        fields |= {"source": "", "source_size": 0}
-    DatasetVersion.objects.for_organization(version.organization_id).filter(pk=version.pk).update(
-        **fields
-    )
 
 
 @contextlib.contextmanager

@@ -301,3 +301,27 @@ def test_uploaded_weights_count_and_replacing_them_counts_only_the_difference(te
         f"{human_size(used + len(weights))} storage quota."
     )
     assert org_bytes(tenant.organization) == used + len(weights)
+
+
+def test_a_table_over_the_quota_fails_its_version_keeping_nothing(tenant, settings):
+    from tests.support.markets import market_csv
+
+    data = market_csv()
+    set_quota(tenant.organization, len(data) + 10)  # the upload fits; its table (+ split) not
+    upload = SimpleUploadedFile("markets.csv", data, content_type="text/csv")
+    version = dataset_create(
+        organization=tenant.organization,
+        user=tenant.user,
+        name="market",
+        upload=upload,
+        kind="tabular",
+    )
+
+    version = dataset_version_ingest(version_id=version.pk)
+
+    assert version.status == JobStatus.FAILED
+    assert version.message.startswith("Storing the table read from 'markets.csv' would add")
+    assert "kept nothing, the upload included" in version.message
+    assert not version.data_file and not version.source
+    assert organization_storage_used(organization=tenant.organization) == 0
+    assert org_bytes(tenant.organization) == 0
