@@ -78,3 +78,40 @@ def test_the_pixel_bomb_is_stopped_by_the_quota_on_a_real_worker_keeping_nothing
         lambda status: status == "succeeded",
         timeout=120,
     )
+
+
+@pytest.mark.browser
+def test_the_version_page_shows_the_quota_stop_to_the_person_who_uploaded(
+    embedded_stack, chromium, shots
+):
+    from tests.e2e.test_datasets_browser import PASSWORD, drop
+
+    base = embedded_stack.base_url
+    page = chromium.new_page(viewport={"width": 1366, "height": 900})
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/accounts/signup/")
+    page.fill("input[name=organization_name]", "Quota Browser")
+    page.fill("input[name=email]", "owner@quota-browser.example")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    embedded_stack.manage(
+        "shell",
+        "-c",
+        "from apps.tenants.models import Organization; "
+        f"Organization.objects.filter(name='Quota Browser').update(storage_quota_bytes={50 * MB})",
+    )
+
+    page.goto(f"{base}/datasets/")
+    drop(page, bomb_zip(width=6000, height=5000, bombs=3, good_per_class=2), "bomb.zip")
+    page.wait_for_url("**/datasets/versions/**")
+    alert = page.locator("[role=alert]")
+    alert.wait_for(timeout=120_000)
+
+    text = alert.inner_text()
+    assert text.startswith("Storing the images decoded from 'bomb.zip' would add")
+    assert "of its 50 MB storage quota" in text and "ask an owner" in text
+    shots(page, "quota-stop-1366")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shots(page, "quota-stop-390")
+    page.close()
