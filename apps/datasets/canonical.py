@@ -22,6 +22,7 @@ import struct
 import uuid
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from isal import isal_zlib
@@ -91,6 +92,86 @@ class Stored:
     written: int
 
 
+@dataclass(frozen=True, slots=True)
+class OverAllowance:
+    """An image left unstored because its bytes would take the ingestion past its Allowance
+    (the organization's storage quota): the ingestion stops there."""
+
+    #: the bytes it would have added (0: refused because the ingestion had stopped already)
+    needed: int
+
+
+class Allowance:
+    """The bytes one ingestion may write, shared by its decoding processes.
+
+    Each process reserves an image's bytes here before it appends them to a pack, so the
+    ingestion stops before it writes what would take the organization over its storage
+    quota, however many processes decode at once. The first refusal stops it: every later
+    reservation is refused too. The numbers live in shared memory made with the decoding
+    pool's multiprocessing context; a pool's processes receive it when they start (pool
+    initializer, see apps.datasets.ingest.decoding), the ingesting process uses it directly.
+    """
+
+    # [limit (-1: none), bytes reserved, stopped (0/1), bytes of the first refused image]
+    _LIMIT, _USED, _STOPPED, _REFUSED = range(4)
+
+    def __init__(self, limit: int | None, *, context: Any = None) -> None:
+        import multiprocessing
+
+        self._shared = (context or multiprocessing).Array(
+            "q", [-1 if limit is None else limit, 0, 0, 0]
+        )
+
+    def reserve(self, size: int) -> bool:
+        """Count `size` more bytes written if they fit; False (and stopped) if they do not."""
+        with self._shared.get_lock():
+            limit, used, stopped = self._shared[: self._STOPPED + 1]
+            if stopped:
+                return False
+            if limit >= 0 and used + size > limit:
+                self._shared[self._STOPPED] = 1
+                self._shared[self._REFUSED] = size
+                return False
+            self._shared[self._USED] = used + size
+            return True
+
+    def refuse(self, size: int) -> None:
+        """Stop the ingestion: `size` bytes were found not to fit."""
+        with self._shared.get_lock():
+            if not self._shared[self._STOPPED]:
+                self._shared[self._STOPPED] = 1
+                self._shared[self._REFUSED] = size
+
+    def set_limit(self, limit: int | None) -> None:
+        """Change the bytes the ingestion may write in all (others' use was read again)."""
+        with self._shared.get_lock():
+            self._shared[self._LIMIT] = -1 if limit is None else limit
+
+    @property
+    def used(self) -> int:
+        """Bytes reserved so far (written, or about to be)."""
+        return int(self._shared[self._USED])
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self._shared[self._STOPPED])
+
+    @property
+    def refused(self) -> int:
+        """The bytes of the image that did not fit (0 while none was refused)."""
+        return int(self._shared[self._REFUSED])
+
+
+#: the Allowance of this decoding process's ingestion (set when a pool's process starts)
+_process_allowance: Allowance | None = None
+
+
+def use_allowance(allowance: Allowance | None) -> None:
+    """Pool initializer: the Allowance the work functions of this process reserve from."""
+    global _process_allowance
+    _process_allowance = allowance
+
+
 @dataclass(frozen=True)
 class Destination:
     """A local folder of the portal's storage where decoding processes write pack files.
@@ -125,6 +206,12 @@ class _Pack:
         self._descriptor: int | None = None
         self._pending: list[bytes | bytearray] = []  # appended, not written yet
         self._pending_bytes = 0
+
+    def adds(self, canonical: Canonical) -> int:
+        """The bytes add(canonical) would append: none for pixels this pack holds already."""
+        if canonical.sha256 in self.at:
+            return 0
+        return len(canonical.png) + len(canonical.thumbnail or b"")
 
     def add(self, canonical: Canonical) -> Stored:
         digest = canonical.sha256
@@ -313,17 +400,21 @@ def store_batch(
     number: int,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> list[Stored | str]:
+    allowance: Allowance | None = None,
+) -> list[Stored | str | OverAllowance]:
     """canonicalize() over a batch, the images written to pack `number` of `destination` by
     this process: only a few numbers per image go back to the ingesting process.
 
     The unit of work of an ingestion worker process on local storage. A batch of which no
     image could be read writes no file. Memory holds one decoded image and at most
-    PACK_WRITE_BYTES of stored ones waiting to be written.
+    PACK_WRITE_BYTES of stored ones waiting to be written. Each image's bytes are reserved
+    from `allowance` (by default this process's, see use_allowance) before they are
+    appended; one that does not fit is an OverAllowance, and so is every image after it.
     """
+    allowance = allowance or _process_allowance
     pack = _Pack(destination, number)
     try:
-        return [_store(data, pack, max_pixels) for data in batch]
+        return [_store(data, pack, max_pixels, allowance) for data in batch]
     finally:
         pack.close()
 
@@ -336,7 +427,8 @@ def store_zip_entries(
     limit: int,
     number: int,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> list[tuple[int, Stored | str] | None]:
+    allowance: Allowance | None = None,
+) -> list[tuple[int, Stored | str | OverAllowance] | None]:
     """store_batch() over entries of the zip archive at `archive`, read by this process from
     its own map of the file: the ingesting process sends where they are, not their bytes.
 
@@ -344,7 +436,8 @@ def store_zip_entries(
     plain (apps.datasets.archives.zip_entries.read_zip_entry), which the ingesting process
     reads itself.
     """
-    results: list[tuple[int, Stored | str] | None] = []
+    allowance = allowance or _process_allowance
+    results: list[tuple[int, Stored | str | OverAllowance] | None] = []
     pack = _Pack(destination, number)
     try:
         with (
@@ -354,26 +447,33 @@ def store_zip_entries(
             for place in places:
                 data = read_zip_entry(mapped, place, limit=limit)
                 results.append(
-                    None if data is None else (len(data), _store(data, pack, max_pixels))
+                    None if data is None else (len(data), _store(data, pack, max_pixels, allowance))
                 )
     finally:
         pack.close()
     return results
 
 
-def _store(data: bytes, pack: _Pack, max_pixels: int) -> Stored | str:
-    """canonicalize() `data` and append it to `pack`: what the row needs, or the reason the
-    image was refused."""
+def _store(
+    data: bytes, pack: _Pack, max_pixels: int, allowance: Allowance | None
+) -> Stored | str | OverAllowance:
+    """canonicalize() `data` and append it to `pack` if its bytes fit the allowance: what the
+    row needs, the reason the image was refused, or OverAllowance."""
+    if allowance is not None and allowance.stopped:
+        return OverAllowance(0)  # the ingestion is stopping: decoding more is wasted
     try:
         canonical = canonicalize(data, max_pixels=max_pixels)
     except ImageDecodeError as exc:
         return exc.reason
+    size = pack.adds(canonical)
+    if allowance is not None and size and not allowance.reserve(size):
+        return OverAllowance(size)
     return pack.add(canonical)
 
 
-def write_file_once(path: str, data: bytes | bytearray, *, mode: int | None = None) -> None:
+def write_file_once(path: str, data: bytes | bytearray, *, mode: int | None = None) -> bool:
     """Write content-addressed bytes to `path` unless they are there already: one
-    create-and-write per new file.
+    create-and-write per new file. Whether this call created the file.
 
     A file already there with the right size is the same content (its name is its hash). One
     of another size was cut short by a crash, and is replaced whole, atomically. Two processes
@@ -389,7 +489,7 @@ def write_file_once(path: str, data: bytes | bytearray, *, mode: int | None = No
     except FileExistsError:
         if os.stat(path).st_size != len(data):
             _replace_file(path, data, mode=mode)
-        return
+        return False
     try:
         view = memoryview(data)
         while view:
@@ -398,6 +498,7 @@ def write_file_once(path: str, data: bytes | bytearray, *, mode: int | None = No
             os.fchmod(descriptor, mode)
     finally:
         os.close(descriptor)
+    return True
 
 
 def _replace_file(path: str, data: bytes | bytearray, *, mode: int | None) -> None:
@@ -415,14 +516,19 @@ def _replace_file(path: str, data: bytes | bytearray, *, mode: int | None) -> No
 
 def canonicalize_batch(
     batch: list[bytes], *, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> list[Canonical | str]:
+) -> list[Canonical | str | OverAllowance]:
     """canonicalize() over a batch: each result is a Canonical or the reason it was refused.
 
     The unit of work of an ingestion worker process: batches keep the cost of passing data
-    between processes small next to the decoding itself.
+    between processes small next to the decoding itself. The ingesting process stores (and
+    reserves) these itself; once its ingestion stopped over its allowance the rest are left
+    undecoded (OverAllowance).
     """
-    results: list[Canonical | str] = []
+    results: list[Canonical | str | OverAllowance] = []
     for data in batch:
+        if _process_allowance is not None and _process_allowance.stopped:
+            results.append(OverAllowance(0))
+            continue
         try:
             results.append(canonicalize(data, max_pixels=max_pixels))
         except ImageDecodeError as exc:

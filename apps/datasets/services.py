@@ -7,10 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded
+from apps.core.errors import InvalidInput, PayloadTooLarge
 from apps.core.job_registry import job_enqueue_on_commit, job_execute
 from apps.core.jobs import JobStatus
 from apps.core.text import human_size
@@ -18,14 +19,11 @@ from apps.datasets import archives
 from apps.datasets.ingest import ingest_images
 from apps.datasets.jobs import INGEST
 from apps.datasets.models import Dataset, DatasetKind, DatasetVersion
+
+# organization_storage_used is re-exported: callers older than apps.datasets.storage import it here
+from apps.datasets.storage import organization_storage_used as organization_storage_used
+from apps.datasets.storage import storage_quota_check
 from apps.tenants.models import Organization
-
-
-def organization_storage_used(*, organization: Organization) -> int:
-    totals = DatasetVersion.objects.for_organization(organization).aggregate(
-        source=Sum("source_size"), stored=Sum("stored_bytes")
-    )
-    return (totals["source"] or 0) + (totals["stored"] or 0)
 
 
 def _check_upload(*, organization: Organization, upload: UploadedFile) -> None:
@@ -39,15 +37,14 @@ def _check_upload(*, organization: Organization, upload: UploadedFile) -> None:
         )
     if size == 0:
         raise InvalidInput(f"'{upload.name}' is empty.", field="file")
-    used = organization_storage_used(organization=organization)
-    if used + size > organization.storage_quota_bytes:
-        raise QuotaExceeded(
-            f"This upload would take your organization's storage to "
-            f"{(used + size) / 1024**3:.2f} GB, over its quota of "
-            f"{organization.storage_quota_bytes / 1024**3:.2f} GB. Delete datasets you no longer "
-            "need or ask a platform admin for a larger quota.",
-            field="file",
-        )
+    # Only the upload's own size is known here; the images decoded from it are checked
+    # against the quota again while they are stored (apps.datasets.ingest).
+    storage_quota_check(
+        organization=organization,
+        adding_bytes=size,
+        what=_("The upload '%(name)s'") % {"name": upload.name},
+        field="file",
+    )
 
 
 def dataset_create(

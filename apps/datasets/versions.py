@@ -20,16 +20,17 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput, PayloadTooLarge, QuotaExceeded, check_may_change
+from apps.core.errors import InvalidInput, PayloadTooLarge, check_may_change
 from apps.core.job_registry import job_enqueue_on_commit
 from apps.core.jobs import JobStatus
 from apps.core.text import human_size
 from apps.datasets import archives
 from apps.datasets.jobs import INGEST
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion
-from apps.datasets.services import organization_storage_used
+from apps.datasets.storage import storage_quota_check
 from workers.ml.images import IMAGE_EXTENSIONS
 
 #: how many unknown or ambiguous names a message lists before "and N more"
@@ -100,15 +101,14 @@ def _check_sizes(*, organization: Any, uploads: list[UploadedFile]) -> int:
             "Add them in several requests.",
             field="file",
         )
-    used = organization_storage_used(organization=organization)
-    if used + total > organization.storage_quota_bytes:
-        raise QuotaExceeded(
-            f"These files would take your organization's storage to "
-            f"{(used + total) / 1024**3:.2f} GB, over its quota of "
-            f"{organization.storage_quota_bytes / 1024**3:.2f} GB. Delete datasets you no longer "
-            "need or ask a platform admin for a larger quota.",
-            field="file",
-        )
+    # The images decoded from them are checked again while they are stored (apps.datasets.ingest).
+    storage_quota_check(
+        organization=organization,
+        adding_bytes=total,
+        what=ngettext("The %(n)d file added", "The %(n)d files added", len(uploads))
+        % {"n": len(uploads)},
+        field="file",
+    )
     return total
 
 

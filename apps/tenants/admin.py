@@ -11,15 +11,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from apps.core.admin import SizeField, size_display
-from apps.datasets.models import DatasetVersion
+from apps.datasets.storage import storage_used_expression
 from apps.tenants.models import Membership, Organization
 from apps.tenants.services import organization_resume, organization_suspend
 
@@ -83,15 +82,9 @@ class OrganizationAdmin(admin.ModelAdmin):
     used = size_display("storage_used", _("storage used"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        # What the upload quota check counts (apps.datasets.services.organization_storage_used),
-        # as one subquery per row so the column sorts.
-        stored = (
-            DatasetVersion.objects.for_organization(OuterRef("pk"))
-            .values("organization")
-            .annotate(total=Sum(F("source_size") + F("stored_bytes")))
-            .values("total")
-        )
-        return super().get_queryset(request).annotate(storage_used=Coalesce(Subquery(stored), 0))
+        # What the storage quota counts (apps.datasets.storage.organization_storage_used), as
+        # subqueries per row so the column sorts.
+        return super().get_queryset(request).annotate(storage_used=storage_used_expression())
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

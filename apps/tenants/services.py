@@ -146,6 +146,7 @@ def _jobs_cancel(organization: Organization, *, actor: Any) -> int:
             message=message,
             cancelled_by=actor if getattr(actor, "pk", None) else None,
             eta_seconds=None,
+            checkpoint_bytes=0,  # deleted on commit: the storage quota no longer counts it
         )
         run_log_append(run, message)
         transaction.on_commit(functools.partial(stored_delete, run.checkpoint))

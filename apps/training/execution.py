@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,14 +23,14 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext
 
 from apps.analytics.services import usage_record_training
-from apps.core.errors import (
-    InvalidInput,
-)
+from apps.core.errors import InvalidInput, QuotaExceeded
 from apps.core.job_registry import job_execute
 from apps.core.jobs import JobStatus, job_finish
 from apps.datasets.models import DatasetItem, Split
+from apps.datasets.storage import storage_quota_check
 from apps.training.jobs import TRAIN
 from apps.training.models import EpochMetric, ModelVersion, TrainingRun
 from apps.training.run_session import RunSession, local_files
@@ -80,17 +81,26 @@ def train_work(run: TrainingRun) -> None:
             else:
                 _train_classifier(run, template, session)
         except TrainingCancelled:
-            stored_delete(TrainingRun.objects.get(pk=run.pk).checkpoint)
-            TrainingRun.objects.filter(pk=run.pk).update(
-                checkpoint="", gpu_seconds=session.gpu_seconds()
-            )
+            _checkpoint_drop(run, gpu_seconds=session.gpu_seconds())
             logger.info("run %s cancelled", run.pk)
+        except QuotaExceeded:
+            # The run fails with the quota's message; nothing will resume from its checkpoint.
+            _checkpoint_drop(run, gpu_seconds=session.gpu_seconds())
+            raise
         except torch.OutOfMemoryError:
             raise InvalidInput(
                 f"The {'GPU' if session.on_gpu else 'worker'} ran out of memory at batch size "
                 f"{run.hyperparameters.get('batch_size')}. Lower the batch size or the input "
                 "size, then train again."
             )
+
+
+def _checkpoint_drop(run: TrainingRun, *, gpu_seconds: float) -> None:
+    """Delete the run's stored checkpoint: the run will not continue from it."""
+    stored_delete(TrainingRun.objects.get(pk=run.pk).checkpoint)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        checkpoint="", checkpoint_bytes=0, gpu_seconds=gpu_seconds
+    )
 
 
 def _device() -> str | None:
@@ -260,7 +270,10 @@ def _store_result(
     summary: str,
     input_schema: dict[str, Any] | None = None,
 ) -> ModelVersion | None:
-    """Keep the trained model as the config's next version, exactly once per run."""
+    """Keep the trained model as the config's next version, exactly once per run.
+
+    Raises QuotaExceeded when the model file would take the organization over its storage
+    quota (counting the run's checkpoint, deleted once the model is stored, as gone)."""
     config = run.model_config
     gpu_seconds = session.gpu_seconds()
     with transaction.atomic():
@@ -284,6 +297,13 @@ def _store_result(
             evaluation=evaluation,
             input_schema=input_schema or {},
         )
+        size = os.path.getsize(result.bundle_path)
+        storage_quota_check(
+            organization=run.organization,
+            adding_bytes=size - locked.checkpoint_bytes,
+            what=gettext("The trained model's file"),
+        )
+        model_version.file_bytes = size
         path = f"orgs/{run.organization_id}/models/{config.pk}/v{number}-{run.pk}.pt"
         with open(result.bundle_path, "rb") as handle:
             model_version.file.save(path, File(handle), save=False)
@@ -301,6 +321,7 @@ def _store_result(
             eta_seconds=0.0,
             resumed_from_epoch=result.resumed_from_epoch,
             checkpoint="",
+            checkpoint_bytes=0,
         )
         usage_record_training(run=run, device=result.device, gpu_seconds=gpu_seconds)
         transaction.on_commit(lambda: stored_delete(checkpoint))

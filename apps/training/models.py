@@ -66,6 +66,8 @@ class TrainingRun(JobModel):
     resumed_from_epoch = models.PositiveIntegerField(default=0)
     #: the stored checkpoint of the last finished epoch, while the run is unfinished
     checkpoint = models.CharField(max_length=500, blank=True)
+    #: its size, counted against the storage quota (apps.datasets.storage); 0 without one
+    checkpoint_bytes = models.BigIntegerField(default=0)
     #: a few lines per epoch and event, newest last; the run page shows the tail
     log = models.TextField(blank=True)
     cancelled_by = models.ForeignKey(
@@ -110,6 +112,8 @@ class ModelVersion(TenantModel):
     run = models.OneToOneField(TrainingRun, on_delete=models.CASCADE, related_name="model_version")
     number = models.PositiveIntegerField()
     file = models.FileField(max_length=500)
+    #: the model file's size, counted against the storage quota (apps.datasets.storage)
+    file_bytes = models.BigIntegerField(default=0)
     template = models.CharField(max_length=32)
     #: "image-classification" or "tabular-regression"
     task = models.CharField(max_length=32, default="image-classification")

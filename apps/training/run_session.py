@@ -20,8 +20,10 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.utils.translation import gettext
 
 from apps.core.jobs import JobStatus, ProgressReporter
+from apps.datasets.storage import storage_quota_check
 from apps.training.models import EpochMetric, TrainingRun
 from apps.training.services import run_log_append, stored_delete
 
@@ -115,10 +117,19 @@ class RunSession:
 
     def on_checkpoint(self, path: Path) -> None:
         """Store the checkpoint under a new name, point the run at it, then drop the old one,
-        so a worker killed mid-upload leaves the previous checkpoint usable."""
+        so a worker killed mid-upload leaves the previous checkpoint usable.
+
+        Raises QuotaExceeded when it would take the organization over its storage quota
+        (counting the previous checkpoint as gone): the run fails with that message."""
         self._epoch_done = True
         if self.should_stop.cancelled:
             return
+        size = path.stat().st_size
+        storage_quota_check(
+            organization=self.run.organization,
+            adding_bytes=size - self.run.checkpoint_bytes,
+            what=gettext("This training run's checkpoint"),
+        )
         name = (
             f"orgs/{self.run.organization_id}/runs/{self.run.pk}/checkpoint-{uuid.uuid4().hex}.pt"
         )
@@ -126,12 +137,12 @@ class RunSession:
             stored = default_storage.save(name, File(handle))
         previous = self.run.checkpoint
         updated = TrainingRun.objects.filter(pk=self.run.pk, status=JobStatus.RUNNING).update(
-            checkpoint=stored, gpu_seconds=self.gpu_seconds()
+            checkpoint=stored, checkpoint_bytes=size, gpu_seconds=self.gpu_seconds()
         )
         if not updated:  # cancelled meanwhile: nobody will resume from it
             stored_delete(stored)
             return
-        self.run.checkpoint = stored
+        self.run.checkpoint, self.run.checkpoint_bytes = stored, size
         stored_delete(previous)
 
     def on_progress(self, progress: Any) -> None:

@@ -20,9 +20,10 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import Sum, Value
+from django.db.models import Value
 from django.db.models.functions import Concat
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
@@ -30,14 +31,13 @@ from apps.core.errors import (
     Conflict,
     InvalidInput,
     PayloadTooLarge,
-    QuotaExceeded,
     check_may_change,
 )
 from apps.core.job_registry import job_enqueue_on_commit
 from apps.core.jobs import JobStatus, job_finish
 from apps.core.text import human_size
 from apps.datasets.models import DatasetKind, DatasetVersion
-from apps.datasets.services import organization_storage_used
+from apps.datasets.storage import storage_quota_check
 from apps.tenants.models import Organization
 from apps.training.jobs import TRAIN
 from apps.training.models import ModelConfig, TrainingRun
@@ -200,20 +200,13 @@ def _check_weights_upload(
         )
     if size == 0:
         raise InvalidInput(f"'{name}' is empty.", field="file")
-    organization = model_config.organization
-    used = organization_storage_used(organization=organization) + (
-        ModelConfig.objects.for_organization(organization).aggregate(
-            n=Sum("pretrained_weights_bytes")
-        )["n"]
-        or 0
+    # The weights replace those uploaded before (deleted once these are stored).
+    storage_quota_check(
+        organization=model_config.organization,
+        adding_bytes=size - model_config.pretrained_weights_bytes,
+        what=gettext("The weights '%(name)s'") % {"name": name},
+        field="file",
     )
-    if used + size > organization.storage_quota_bytes:
-        raise QuotaExceeded(
-            f"'{name}' would take your organization's storage over its quota of "
-            f"{human_size(organization.storage_quota_bytes)}. Delete datasets you no longer "
-            "need or ask a platform admin for a larger quota.",
-            field="file",
-        )
 
 
 def _check_weights_fit(
@@ -306,6 +299,7 @@ def training_run_cancel(*, run: TrainingRun, user: Any, role: str | None = None)
             message=f"Cancelled by {who} at step {locked.step} of {locked.total_steps}",
             cancelled_by=user if getattr(user, "pk", None) else None,
             eta_seconds=None,
+            checkpoint_bytes=0,  # deleted below: the storage quota no longer counts it
         )
         run_log_append(locked, f"Cancelled by {who}.")
         audit_record(

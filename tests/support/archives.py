@@ -16,14 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from tests.support.shapes import SHAPE_CLASSES, image_bytes, make_shape_image
+from tests.support.shapes import SHAPE_CLASSES, image_bytes, make_class_zip, make_shape_image
 
 __all__ = [
     "TarEntry",
+    "bomb_zip",
     "class_images",
     "clear_utf8_flag",
     "noise_png",
     "pixel_bomb",
+    "solid_png",
     "shape",
     "symlink_info",
     "tar_bytes",
@@ -60,6 +62,39 @@ def pixel_bomb(width: int, height: int) -> bytes:
     data[16:24] = struct.pack(">II", width, height)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     return bytes(data)
+
+
+def solid_png(width: int, height: int, mark: int = 0) -> bytes:
+    """A real, valid one-bit PNG of width x height pixels, black but for the first `mark`
+    pixels of its top row (so each mark gives other pixels): its zeros compress about a
+    thousand times, so 88 megapixels are some ten kilobytes, 264 MB once decoded to RGB."""
+    row = bytearray(1 + (width + 7) // 8)  # the filter byte, then the packed bits
+    for x in range(min(mark, width)):
+        row[1 + x // 8] |= 0x80 >> (x % 8)
+    black = b"\x00" * len(row)
+    pixels = zlib.compress(bytes(row) + black * (height - 1), 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(data, zlib.crc32(kind))
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def bomb_zip(*, width: int, height: int, bombs: int = 12, good_per_class: int = 0) -> bytes:
+    """A pixel bomb: `bombs` distinct solid_png images of width x height (kilobytes each, 3
+    bytes a pixel once decoded) spread among `good_per_class` small images per class, so that
+    they fall into several batches, decoded by several processes at once."""
+    good = zipfile.ZipFile(io.BytesIO(make_class_zip(per_class=good_per_class)))
+    entries = [(name, good.read(name)) for name in good.namelist()]
+    step = max(1, len(entries) // bombs)
+    for i in range(bombs):
+        label = SHAPE_CLASSES[i % len(SHAPE_CLASSES)]
+        entries.insert(i * (step + 1), (f"{label}/bomb_{i}.png", solid_png(width, height, i)))
+    return zip_bytes(entries)
 
 
 def symlink_info(name: str) -> zipfile.ZipInfo:

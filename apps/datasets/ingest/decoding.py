@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import multiprocessing.context
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -22,12 +22,15 @@ from typing import Any
 
 from apps.datasets.archives.zip_entries import ZipPlace
 from apps.datasets.canonical import (
+    Allowance,
     Canonical,
     Destination,
+    OverAllowance,
     Stored,
     canonicalize_batch,
     store_batch,
     store_zip_entries,
+    use_allowance,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,8 +53,16 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def new_allowance(limit: int | None) -> Allowance:
+    """An ingestion's Allowance of `limit` bytes (None: no limit, bytes still counted), in
+    shared memory its decoding processes can be given when they start."""
+    return Allowance(limit, context=_pool_context())
+
+
 @contextlib.contextmanager
-def process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
+def process_pool(
+    processes: int, *, allowance: Allowance | None = None
+) -> Iterator[ProcessPoolExecutor]:
     """A pool of decoding processes for one ingestion.
 
     Inside a Celery prefork worker this process was made by billiard, Celery's fork of
@@ -60,6 +71,8 @@ def process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
     and its authentication key is billiard's type, which the standard library refuses to
     pickle for a child. For as long as the pool exists (it is shut down, its processes joined,
     before this block ends) the process is non-daemonic with a standard key of the same bytes.
+
+    Each process is given `allowance` as it starts (shared memory cannot travel with the work).
     """
     current = multiprocessing.current_process()
     config = current._config  # no public way to change either once a process runs
@@ -68,7 +81,12 @@ def process_pool(processes: int) -> Iterator[ProcessPoolExecutor]:
     if "authkey" in saved:
         config["authkey"] = AuthenticationString(bytes(saved["authkey"]))
     try:
-        pool = ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context())
+        pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=_pool_context(),
+            initializer=use_allowance,
+            initargs=(allowance,),
+        )
         try:
             yield pool
         finally:
@@ -118,7 +136,8 @@ def decode_images(
     destination: Destination | None = None,
     local_zip: LocalZip | None = None,
     max_pixels: int,
-) -> Iterator[tuple[Any, int, Canonical | Stored | str | None]]:
+    allowance: Allowance | None = None,
+) -> Generator[tuple[Any, int, Canonical | Stored | OverAllowance | str | None], None, None]:
     """(key, bytes decoded, result) for each source, in order: the result is a Canonical, or
     with a `destination` the Stored image already written to the pack of its batch there (the
     batches are numbered from 0, in order), or the reason it was refused.
@@ -130,12 +149,16 @@ def decode_images(
     An image whose header declares more than `max_pixels` pixels is refused before it is
     decoded (LEPTON_MAX_DATASET_IMAGE_PIXELS): its result is the reason, naming the limit.
 
+    Images written to packs reserve their bytes from `allowance` first: one that does not fit
+    is an OverAllowance, as is every one decoded after it (the caller stops; closing this
+    generator waits for the processes, so nothing is written after it returns).
+
     With more than one process and enough images the work is spread over worker processes;
     results still come back in the order of `sources`, so "the first copy" is well defined.
     """
 
     def submit(
-        number: int, batch: list[tuple[Any, Payload]]
+        number: int, batch: list[tuple[Any, Payload]], allowance: Allowance | None
     ) -> tuple[list[Any], Callable, list[Payload]]:
         keys = [key for key, _payload in batch]
         payloads = [payload for _key, payload in batch]
@@ -149,10 +172,15 @@ def decode_images(
                 limit=local_zip.limit,
                 number=number,
                 max_pixels=max_pixels,
+                allowance=allowance,
             )
         elif destination is not None:
             work = partial(
-                store_batch, destination=destination, number=number, max_pixels=max_pixels
+                store_batch,
+                destination=destination,
+                number=number,
+                max_pixels=max_pixels,
+                allowance=allowance,
             )
         else:
             work = partial(canonicalize_batch, max_pixels=max_pixels)
@@ -160,14 +188,15 @@ def decode_images(
 
     if processes <= 1 or expected < PARALLEL_MIN_IMAGES:
         for number, batch in enumerate(batches(sources)):
-            keys, function, payloads = submit(number, batch)
+            keys, function, payloads = submit(number, batch, allowance)
             yield from _results(keys, payloads, function(payloads))
         return
     logger.info("decoding %d images in %d processes", expected, processes)
     window: deque[tuple[list[Any], list[Payload], Future]] = deque()
-    with process_pool(processes) as pool:
+    with process_pool(processes, allowance=allowance) as pool:
         for number, batch in enumerate(batches(sources)):
-            keys, function, payloads = submit(number, batch)
+            # the processes hold the allowance already (use_allowance): it cannot be pickled
+            keys, function, payloads = submit(number, batch, None)
             window.append((keys, payloads, pool.submit(function, payloads)))
             while len(window) >= 2 * processes:
                 keys, payloads, future = window.popleft()

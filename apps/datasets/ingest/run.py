@@ -14,14 +14,21 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from apps.core.errors import InvalidInput
+from apps.core.errors import InvalidInput, QuotaExceeded
 from apps.core.jobs import JobStatus, ProgressReporter, job_finish
 from apps.datasets import archives
-from apps.datasets.canonical import Canonical, Destination, Stored, canonicalize_batch
+from apps.datasets.canonical import (
+    Canonical,
+    Destination,
+    OverAllowance,
+    Stored,
+    canonicalize_batch,
+)
 from apps.datasets.health import health_report
 from apps.datasets.ingest import rows as item_rows
 from apps.datasets.ingest import storing
 from apps.datasets.ingest.decoding import LocalZip, Payload, decode_images
+from apps.datasets.ingest.quota import IngestionQuota, forget_stored
 from apps.datasets.ingest.rows import ItemRow
 from apps.datasets.ingest.sources import (
     SourceKey,
@@ -73,6 +80,10 @@ class Ingestion:
     new: set[str] = field(default_factory=set)  # hashes of images added by this version
     #: sha -> bytes of the whole files stored for it (object stores: see storing.store_once)
     new_bytes: dict[str, int] = field(default_factory=dict)
+    #: the whole files this ingestion created (deleted if it fails)
+    created_files: list[str] = field(default_factory=list)
+    #: the rows are committed: nothing is deleted any more, whatever happens next
+    committed: bool = False
     #: storage name of each pack file this ingestion wrote -> its size
     packs: dict[str, int] = field(default_factory=dict)
     #: sha -> (the version whose stored copy the row points at, the row's own location)
@@ -82,6 +93,8 @@ class Ingestion:
     #: where the decoding processes write their packs, on local storage; on an object store
     #: (S3) they send the bytes back and this process stores each image whole
     destination: Destination | None = None
+    #: the storage quota: what this ingestion may still write (see apps.datasets.ingest.quota)
+    quota: IngestionQuota = field(init=False)
 
     def __post_init__(self) -> None:
         organization_id = self.version.organization_id
@@ -89,6 +102,7 @@ class Ingestion:
         self._thumbs = storing.thumbs_folder(organization_id)
         self.packs_folder = storing.packs_folder(organization_id, self.version.pk)
         self.destination = storing.pack_destination(self.version)
+        self.quota = IngestionQuota(self.version)
 
     def skip(self, path: str, reason: str) -> None:
         self.skipped.append({"path": path, "reason": reason})
@@ -120,11 +134,12 @@ class Ingestion:
     def add(self, path: str, label: str, split: str | None, size: int, result: Any) -> None:
         """Count one decoded source: a new row, a duplicate, or a file skipped with its reason."""
         self.done += 1
-        if self.done % 25 == 0:  # the reporter throttles writes; this spares the formatting
+        if self.done % 25 == 0 and self.reporter.due():  # the reporter throttles writes
             self.reporter.report(
                 progress=0.05 + 0.85 * self.done / max(1, self.total),
                 message=_("Decoded %(done)d of %(total)d images")
                 % {"done": self.done, "total": self.total},
+                stored_bytes=self.quota.stored_bytes(),
             )
             _check_running(self.reporter)
         if isinstance(result, str):
@@ -174,14 +189,21 @@ class Ingestion:
         }
 
     def _store_whole(self, result: Canonical) -> dict[str, Any]:
-        """Store a decoded image as whole content-addressed files (object stores); where."""
+        """Store a decoded image as whole content-addressed files (object stores); where.
+
+        Raises QuotaExceeded when its bytes do not fit the storage quota."""
         digest = result.sha256
-        file = thumbnail = storing.store_once(
-            f"{self._blobs}/{digest[:2]}/{digest}.png", result.png
-        )
+        size = len(result.png) + len(result.thumbnail or b"")
+        if not self.quota.allowance.reserve(size):
+            raise self.quota.error()
+        file = thumbnail = f"{self._blobs}/{digest[:2]}/{digest}.png"
+        if storing.store_once(file, result.png):
+            self.created_files.append(file)
         if result.thumbnail is not None:
-            thumbnail = storing.store_once(f"{self._thumbs}/{digest}.webp", result.thumbnail)
-        self.new_bytes[digest] = len(result.png) + len(result.thumbnail or b"")
+            thumbnail = f"{self._thumbs}/{digest}.webp"
+            if storing.store_once(thumbnail, result.thumbnail):
+                self.created_files.append(thumbnail)
+        self.new_bytes[digest] = size
         return dict(zip(item_rows.LOCATION, (file, None, None, thumbnail, None, None), strict=True))
 
     def decode(
@@ -201,26 +223,48 @@ class Ingestion:
         processes = max(1, settings.LEPTON_INGEST_PROCESSES)
         max_pixels = settings.LEPTON_MAX_DATASET_IMAGE_PIXELS
         budget = reader.budget() if reader is not None else None
-        for (path, label, split, entry), size, result in decode_images(
+        decoded = decode_images(
             sources,
             processes=processes,
             expected=self.total,
             destination=self.destination,
             local_zip=local_zip,
             max_pixels=max_pixels,
-        ):
-            if entry is not None and reader is not None and budget is not None:
-                if result is None:
-                    read = reader.read_entry(entry, budget=budget)
-                    if isinstance(read, archives.Skipped):
-                        self.skip(read.path, read.reason)
-                        continue
-                    size = len(read)
-                    # stored whole, by add()
-                    result = canonicalize_batch([read], max_pixels=max_pixels)[0]
-                else:
-                    budget.add(size)
-            self.add(path, label, split, size, result)
+            allowance=self.quota.allowance,
+        )
+        # Closed on the way out, an exception included: the decoding processes are joined
+        # before anything they wrote is deleted.
+        with contextlib.closing(decoded):
+            for key, size, result in decoded:
+                if isinstance(result, OverAllowance):
+                    raise self.quota.error()
+                self._decoded(key, size, result, reader=reader, budget=budget)
+
+    def _decoded(
+        self,
+        key: SourceKey,
+        size: int,
+        result: Any,
+        *,
+        reader: archives.ArchiveReader | None,
+        budget: Any,
+    ) -> None:
+        """One decoded source: entries of the archive the decoding processes did not read
+        (not plain) are read here, then counted against the archive's budget, in order."""
+        path, label, split, entry = key
+        if entry is not None and reader is not None and budget is not None:
+            if result is None:
+                read = reader.read_entry(entry, budget=budget)
+                if isinstance(read, archives.Skipped):
+                    self.skip(read.path, read.reason)
+                    return
+                size = len(read)
+                # stored whole, by add()
+                max_pixels = settings.LEPTON_MAX_DATASET_IMAGE_PIXELS
+                result = canonicalize_batch([read], max_pixels=max_pixels)[0]
+            else:
+                budget.add(size)
+        self.add(path, label, split, size, result)
 
     # -- splits, findings ---------------------------------------------------------------------
 
@@ -306,8 +350,11 @@ def ingest_images(version: DatasetVersion) -> None:
         storing.remove_packs(run.destination)  # what an interrupted attempt wrote
         try:
             _ingest_into(version, run)
-        except BaseException:
-            storing.remove_packs(run.destination)  # no row points into them: nothing was kept
+        except BaseException as exc:
+            if not run.committed:  # no row points into what it stored: nothing is kept
+                storing.remove_packs(run.destination)
+                storing.delete_files(run.created_files)
+                forget_stored(version, upload_too=isinstance(exc, QuotaExceeded))
             raise
 
 
@@ -366,6 +413,7 @@ def _ingest_into(version: DatasetVersion, run: Ingestion) -> None:
         _finish(
             version, run, split_source=split_source, ratios=ratios, changes=changes, unused=unused
         )
+    run.committed = True
     storing.delete_packs(unused)  # the rows pointing elsewhere are committed
 
 

@@ -42,21 +42,29 @@ def pack_destination(version: DatasetVersion) -> Destination | None:
     )
 
 
-def store_once(name: str, data: bytes | bytearray) -> str:
-    """Store content-addressed bytes under `name` unless they are there already."""
+def store_once(name: str, data: bytes | bytearray) -> bool:
+    """Store content-addressed bytes under `name` unless they are there already; whether
+    this call stored them (an ingestion that fails deletes what it stored)."""
     storage = default_storage
     if isinstance(storage, FileSystemStorage):
         # path() refuses names that would leave MEDIA_ROOT
-        write_file_once(storage.path(name), data, mode=storage.file_permissions_mode)
-        return name
+        return write_file_once(storage.path(name), data, mode=storage.file_permissions_mode)
     # Object stores (S3) write whole objects; only the name must not be changed.
     if storage.exists(name):
-        return name
+        return False
     saved = storage.save(name, ContentFile(data))
     if saved != name:
         # Another worker stored the same content in the meantime; its copy is as good.
         storage.delete(saved)
-    return name
+        return False
+    return True
+
+
+def delete_files(names: list[str]) -> None:
+    """Delete whole files of the storage by name (an ingestion that failed stored them)."""
+    for name in names:
+        with contextlib.suppress(OSError, NotImplementedError):
+            default_storage.delete(name)
 
 
 def delete_packs(names: list[str]) -> None:

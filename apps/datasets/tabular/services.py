@@ -21,11 +21,13 @@ from django.utils.translation import ngettext
 
 from apps.audit.services import audit_record
 from apps.core import csv_safe
-from apps.core.errors import Conflict, InvalidInput, check_may_change
+from apps.core.errors import Conflict, InvalidInput, QuotaExceeded, check_may_change
 from apps.core.jobs import JobStatus, ProgressReporter, job_finish
 from apps.core.text import human_size
+from apps.datasets.ingest.quota import forget_stored
 from apps.datasets.ingest.run import IngestionStopped
 from apps.datasets.models import DatasetKind, DatasetVersion
+from apps.datasets.storage import storage_quota_check
 from apps.datasets.tabular.health import tabular_health
 from apps.datasets.tabular.profiling import (
     ROLES,
@@ -123,7 +125,19 @@ def _store_table(version: DatasetVersion, rows: Iterator[list[str]], splits: lis
         )
         text.flush()
         text.detach()
+        size = final.tell()
         final.seek(0)
+        try:
+            # Counted from what the organization stores with the upload, earlier tables gone.
+            storage_quota_check(
+                organization=version.organization,
+                adding_bytes=size - version.stored_bytes,
+                what=_("Storing the table read from '%(name)s'") % {"name": version.source_name},
+            )
+        except QuotaExceeded as exceeded:
+            forget_stored(version, upload_too=True)
+            kept = _("The ingestion stopped there and kept nothing, the upload included.")
+            raise QuotaExceeded(f"{exceeded.message} {kept}") from None
         path = _table_path(version)
         if version.data_file:
             version.data_file.delete(save=False)
