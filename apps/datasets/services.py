@@ -18,6 +18,7 @@ from apps.datasets import archives
 from apps.datasets.ingest import ingest_images
 from apps.datasets.jobs import INGEST
 from apps.datasets.models import Dataset, DatasetKind, DatasetVersion
+from apps.quotas.selectors import organization_limits
 from apps.tenants.models import Organization
 
 
@@ -40,11 +41,12 @@ def _check_upload(*, organization: Organization, upload: UploadedFile) -> None:
     if size == 0:
         raise InvalidInput(f"'{upload.name}' is empty.", field="file")
     used = organization_storage_used(organization=organization)
-    if used + size > organization.storage_quota_bytes:
+    quota = organization_limits(organization).storage_bytes
+    if quota is not None and used + size > quota:
         raise QuotaExceeded(
             f"This upload would take your organization's storage to "
             f"{(used + size) / 1024**3:.2f} GB, over its quota of "
-            f"{organization.storage_quota_bytes / 1024**3:.2f} GB. Delete datasets you no longer "
+            f"{quota / 1024**3:.2f} GB. Delete datasets you no longer "
             "need or ask a platform admin for a larger quota.",
             field="file",
         )

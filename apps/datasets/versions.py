@@ -29,6 +29,7 @@ from apps.datasets import archives
 from apps.datasets.jobs import INGEST
 from apps.datasets.models import Dataset, DatasetItem, DatasetKind, DatasetVersion
 from apps.datasets.services import organization_storage_used
+from apps.quotas.selectors import organization_limits
 from workers.ml.images import IMAGE_EXTENSIONS
 
 #: how many unknown or ambiguous names a message lists before "and N more"
@@ -100,11 +101,12 @@ def _check_sizes(*, organization: Any, uploads: list[UploadedFile]) -> int:
             field="file",
         )
     used = organization_storage_used(organization=organization)
-    if used + total > organization.storage_quota_bytes:
+    quota = organization_limits(organization).storage_bytes
+    if quota is not None and used + total > quota:
         raise QuotaExceeded(
             f"These files would take your organization's storage to "
             f"{(used + total) / 1024**3:.2f} GB, over its quota of "
-            f"{organization.storage_quota_bytes / 1024**3:.2f} GB. Delete datasets you no longer "
+            f"{quota / 1024**3:.2f} GB. Delete datasets you no longer "
             "need or ask a platform admin for a larger quota.",
             field="file",
         )

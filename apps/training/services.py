@@ -36,6 +36,8 @@ from apps.core.jobs import JobStatus, job_finish
 from apps.core.text import human_size
 from apps.datasets.models import DatasetKind, DatasetVersion
 from apps.datasets.services import organization_storage_used
+from apps.quotas.selectors import organization_limits
+from apps.quotas.services import quota_check_training_start
 from apps.tenants.models import Organization
 from apps.training.jobs import TRAIN
 from apps.training.models import ModelConfig, TrainingRun
@@ -200,10 +202,11 @@ def _check_weights_upload(
         )["n"]
         or 0
     )
-    if used + size > organization.storage_quota_bytes:
+    quota = organization_limits(organization).storage_bytes
+    if quota is not None and used + size > quota:
         raise QuotaExceeded(
             f"'{name}' would take your organization's storage over its quota of "
-            f"{human_size(organization.storage_quota_bytes)}. Delete datasets you no longer "
+            f"{human_size(quota)}. Delete datasets you no longer "
             "need or ask a platform admin for a larger quota.",
             field="file",
         )
@@ -230,10 +233,16 @@ def _check_weights_fit(
 
 
 def training_run_start(*, model_config: ModelConfig, user: Any) -> TrainingRun:
-    """Queue a training run of `model_config` on its template's queue (gpu, or cpu for tables)."""
+    """Queue a training run of `model_config` on its template's queue (gpu, or cpu for tables).
+
+    Raises:
+        QuotaExceeded: the organization has as many runs queued or running as it may, or has
+            used its month's GPU-seconds.
+    """
     template = template_get(model_config.template)
     _check_trainable(model_config.dataset_version, template)
     with transaction.atomic():
+        quota_check_training_start(organization=model_config.organization)
         run = TrainingRun.objects.create(
             organization=model_config.organization,
             model_config=model_config,
