@@ -19,6 +19,9 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -41,7 +44,7 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _limit_field(name: str) -> forms.Field:
-    label = str(LIMIT_FIELDS[name]).capitalize()
+    label = capfirst(str(LIMIT_FIELDS[name]))
     help_text = _("Empty: the plan's value.")
     if name == "storage_bytes":
         field: forms.Field = SizeField(
@@ -111,14 +114,13 @@ class PlatformOrganizationAdmin(OrganizationAdmin):
         "gpu_this_month",
         "predictions_this_month",
         "last_activity",
-        "is_active",
-        "suspended_at",
+        "state",
     ]
     list_select_related = ["quota__plan"]
     inlines = [*OrganizationAdmin.inlines, OrganizationQuotaInline]
     actions = [*OrganizationAdmin.actions, "change_plan"]
 
-    gpu_this_month = humanized("gpu_this_month", _("GPU time this month"), human_duration)
+    gpu_this_month = humanized("gpu_this_month", _("GPU this month"), human_duration)
     members = humanized("member_count", _("members"), str)
     predictions_this_month = humanized(
         "predictions_this_month", _("predictions this month"), lambda n: f"{n:,}"
@@ -185,17 +187,24 @@ class PlatformOrganizationAdmin(OrganizationAdmin):
             return str(_("%(plan)s, with its own limits") % {"plan": name})
         return name
 
-    @admin.display(description=_("storage quota"))
+    @admin.display(description=_("quota"))
     def storage_quota(self, organization: Organization) -> str:
         value = self._limits(organization).storage_bytes
         return str(_("unlimited")) if value is None else human_size(value)
 
     @admin.display(description=_("last activity"), ordering="last_activity_at")
-    def last_activity(self, organization: Organization) -> Any:
+    def last_activity(self, organization: Organization) -> str:
         when = getattr(organization, "last_activity_at", None)
         if when is None or when <= NEVER:
             return self.get_empty_value_display()
-        return when
+        # The day is enough to tell a live organization from a dormant one, and fits the row.
+        return date_format(timezone.localtime(when), "SHORT_DATE_FORMAT")
+
+    @admin.display(description=_("state"), ordering="suspended_at")
+    def state(self, organization: Organization) -> str:
+        if organization.is_suspended:
+            return str(_("suspended"))
+        return str(_("active")) if organization.is_active else str(_("deactivated"))
 
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
         if formset.model is not OrganizationQuota:

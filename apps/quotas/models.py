@@ -93,4 +93,4 @@ class OrganizationQuota(BaseModel):
         verbose_name_plural = _("organization quotas")
 
     def __str__(self) -> str:
-        return f"{self.organization_id} on {self.plan_id}"
+        return f"{self.organization} ({self.plan})"

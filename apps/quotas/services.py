@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from django.db import transaction
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
@@ -47,7 +48,7 @@ def _quota_row(organization: Organization) -> OrganizationQuota:
     """The organization's quota row, locked; created on the default plan when missing."""
     quota = (
         OrganizationQuota.objects.select_for_update()
-        .select_related("plan")
+        .select_related("plan", "organization")
         .filter(organization_id=organization.pk)
         .first()
     )
@@ -112,7 +113,7 @@ def quota_override_set(
         ):
             raise InvalidInput(
                 _("%(limit)s must be a whole number of 0 or more, or empty for the plan's value.")
-                % {"limit": str(LIMIT_FIELDS[name]).capitalize()},
+                % {"limit": capfirst(str(LIMIT_FIELDS[name]))},
                 field=name,
             )
         changes[name] = value

@@ -82,9 +82,7 @@ def _needs_predict_scope(request: Request, view: Any) -> bool:
     return callable(required_scope) and required_scope(request) == PREDICT_SCOPE
 
 
-def _budgets(
-    limits: Limits, *, predict: bool, key_id: Any
-) -> list[tuple[str, int | None, str]]:
+def _budgets(limits: Limits, *, predict: bool, key_id: Any) -> list[tuple[str, int | None, str]]:
     kind = "predict" if predict else "api"
     budgets: list[tuple[str, int | None, str]] = [
         (

@@ -52,9 +52,7 @@ def test_predictions_stop_at_the_months_quota(api, client, tenant, outsider, tmp
     assert "3 served" in error["message"]
     assert "An owner can ask the platform's administrators to raise it." in error["message"]
     # The refusal is recorded as usage, as every answered call is, and is not a prediction.
-    assert UsageEvent.objects.for_organization(tenant.organization).filter(
-        status_code=403
-    ).exists()
+    assert UsageEvent.objects.for_organization(tenant.organization).filter(status_code=403).exists()
 
 
 @pytest.fixture

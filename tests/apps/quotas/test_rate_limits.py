@@ -36,9 +36,7 @@ def test_the_key_over_its_limit_answers_429_and_others_go_on(client, tenant, out
 
 
 def test_browser_session_calls_count_toward_the_organizations_limit(client, tenant, outsider):
-    quota_override_set(
-        organization=tenant.organization, api_requests_per_minute_per_organization=2
-    )
+    quota_override_set(organization=tenant.organization, api_requests_per_minute_per_organization=2)
     assert client.get(TEMPLATES, **tenant.auth).status_code == 200
     client.force_login(tenant.user)
     assert client.get(TEMPLATES).status_code == 200
