@@ -116,11 +116,17 @@ def _refusal_message(name: str, limit: int, wait: int, limits: Limits) -> str:
             if per_key
             else _("API requests per minute for your organization")
         )
-    message = _("Rate limit reached: %(limit)d %(what)s (plan %(plan)s).") % {
-        "limit": limit,
-        "what": what,
-        "plan": limits.plan_name or "-",
-    }
+    if name in limits.overridden:
+        message = _("Rate limit reached: %(limit)d %(what)s (set for your organization).") % {
+            "limit": limit,
+            "what": what,
+        }
+    else:
+        message = _("Rate limit reached: %(limit)d %(what)s (plan %(plan)s).") % {
+            "limit": limit,
+            "what": what,
+            "plan": limits.plan_name,
+        }
     message += " " + ngettext(
         "Try again in %(seconds)d second.", "Try again in %(seconds)d seconds.", wait
     ) % {"seconds": wait}

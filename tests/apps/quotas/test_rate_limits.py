@@ -28,7 +28,7 @@ def test_the_key_over_its_limit_answers_429_and_others_go_on(client, tenant, out
         assert client.get(TEMPLATES, **tenant.auth).status_code == 200
     message = _refusal(client.get(TEMPLATES, **tenant.auth))
     assert "3 API requests per minute with one API key" in message
-    assert "plan Team" in message
+    assert "(set for your organization)" in message
     # Another key of the same organization has its own budget; another organization its own.
     _key, raw = api_key_create(organization=tenant.organization, user=tenant.user, name="b")
     assert client.get(TEMPLATES, HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
@@ -79,3 +79,16 @@ def test_parallel_requests_are_counted_exactly(db):
     with ThreadPoolExecutor(max_workers=16) as pool:
         waits = list(pool.map(spend, range(120)))
     assert sum(1 for wait in waits if wait is None) == 50
+
+
+def test_a_plans_limit_is_named_with_the_plan(db):
+    from apps.quotas.models import Plan
+    from apps.quotas.selectors import limits_of
+    from apps.quotas.throttling import _refusal_message
+
+    limits = limits_of(Plan.objects.get(slug="team"), None)
+    message = _refusal_message("predict_requests_per_minute_per_organization", 3000, 7, limits)
+    assert message.startswith(
+        "Rate limit reached: 3000 predict requests per minute for your organization (plan Team)."
+    )
+    assert "Try again in 7 seconds." in message
