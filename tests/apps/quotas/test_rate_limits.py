@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from apps.accounts.services import api_key_create
 from apps.accounts.throttling import Rate, window_spend
+from apps.analytics.models import UsageEvent
 from apps.quotas.services import quota_override_set
 from tests.apps.deployments.test_predict import deploy, seeded_model_version
 from tests.conftest import as_file, png_bytes
@@ -63,6 +64,11 @@ def test_predict_has_its_own_budget(api, client, tenant, outsider, tmp_path):
     assert predict().status_code == 200
     message = _refusal(predict())
     assert "2 predict requests per minute with one API key" in message
+    # Refused before the view: counted in the cache only, no usage row (a flood writes nothing).
+    statuses = UsageEvent.objects.for_organization(tenant.organization).values_list(
+        "status_code", flat=True
+    )
+    assert sorted(statuses) == [200, 200]
 
 
 def test_a_limit_of_zero_refuses_every_request(client, tenant):
