@@ -182,7 +182,13 @@ def config_retrain(request: HttpRequest, pk: str) -> HttpResponse:
     config = get_object_or_404(ModelConfig.objects.all(), pk=pk)
     if request.method != "POST":
         return redirect("training:list")
-    run = training_run_start(model_config=config, user=request.user)
+    try:
+        run = training_run_start(model_config=config, user=request.user)
+    except ServiceError as exc:  # over a quota, or the dataset cannot be trained on
+        from django.contrib import messages
+
+        messages.error(request, exc.message)
+        return redirect("training:list")
     return redirect("training:run", pk=run.pk)
 
 

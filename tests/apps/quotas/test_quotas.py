@@ -121,3 +121,14 @@ def test_month_start_is_the_first_of_the_month_in_utc():
     start = month_start(now)
     assert start.day == 1 and start.hour == 0 and start <= now
     assert start.utcoffset() == timedelta(0)
+
+
+def test_the_train_again_button_over_the_quota_says_why(client, tenant, config):
+    quota_override_set(organization=tenant.organization, concurrent_training_runs=0)
+    client.force_login(tenant.user)
+    response = client.post(f"/models/{config.pk}/train/", follow=True)
+    assert response.status_code == 200
+    page = response.content.decode().replace("&#x27;", "'")
+    assert "may have 0 training runs queued or running at once" in page
+    assert "An owner can ask the platform's administrators to raise it." in page
+    assert not TrainingRun.all_tenants.filter(organization=tenant.organization).exists()
