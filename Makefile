@@ -7,7 +7,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test lint browser migrate demo bench bench-ingest clean bench-train
+.PHONY: install run test lint browser migrate demo bench bench-ingest clean bench-train bench-throttle
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -61,6 +61,11 @@ bench-train: install
 ## bench-ingest: image ingestion vs a bare Pillow decode loop -> benchmarks/results/ingest.json
 bench-ingest: install
 	$(BIN)/python benchmarks/ingest.py
+
+## bench-throttle: 50 parallel API requests against a limit of 20 a minute per key, on the real
+## web processes -> benchmarks/results/throttle.json
+bench-throttle: install
+	$(BIN)/python benchmarks/throttle.py $(ARGS)
 
 clean:
 	rm -rf var staticfiles .pytest_cache

@@ -13,6 +13,7 @@ from apps.accounts.api.views import (
 from apps.analytics.api.views import UsageEventViewSet
 from apps.datasets.api.views import DatasetItemViewSet, DatasetVersionViewSet, DatasetViewSet
 from apps.deployments.api.views import EndpointViewSet
+from apps.quotas.api.views import UsageLimitsView
 from apps.tenants.api.views import InvitationViewSet, MemberViewSet
 from apps.training.api.views import (
     LeaderboardView,
@@ -43,5 +44,7 @@ urlpatterns = [
     path("templates/", TemplateListView.as_view(), name="templates"),
     path("datasets/<uuid:pk>/leaderboard/", LeaderboardView.as_view(), name="dataset-leaderboard"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Before the router's usage/<uuid:pk>/ (which "limits" would not match anyway).
+    path("usage/limits/", UsageLimitsView.as_view(), name="usage-limits"),
     *router.urls,
 ]

@@ -328,6 +328,10 @@ LEPTON_TRAIN_DEVICE = env_str("LEPTON_TRAIN_DEVICE", "")  # "" = CUDA when prese
 LEPTON_TORCH_THREADS = env_int("LEPTON_TORCH_THREADS", max(1, (os.cpu_count() or 2) // 2))
 LEPTON_PREDICTOR_CACHE_SIZE = env_int("LEPTON_PREDICTOR_CACHE_SIZE", 8)
 
+# --- limits and quotas (apps.quotas) ---------------------------------------------------------
+# The plan of organizations that platform staff have not put on one (free, team, enterprise).
+LEPTON_DEFAULT_PLAN = env_str("LEPTON_DEFAULT_PLAN", "team")
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -339,6 +343,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.exception_handler",
+    # Requests per minute per API key and per organization, from the organization's plan.
+    "DEFAULT_THROTTLE_CLASSES": ["apps.quotas.throttling.OrganizationRateThrottle"],
     # DRF's own client address (throttles' get_ident) follows the same proxies as ours.
     "NUM_PROXIES": LEPTON_TRUSTED_PROXIES,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

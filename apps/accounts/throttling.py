@@ -200,3 +200,16 @@ EMAIL_CHANGE = AttemptGuard(
     account_rate_setting="LEPTON_EMAIL_CHANGE_RATE_PER_ACCOUNT",
     address_rate_setting="LEPTON_EMAIL_CHANGE_RATE_PER_ADDRESS",
 )
+
+
+def window_spend(budgets: list[tuple[str, Rate]]) -> list[int | None]:
+    """Count one event in each (key, rate) budget, under one lock; for each, the seconds left
+    in its window once the count is over the rate's limit, else None.
+
+    The windows are those of AttemptGuard (fixed, starting at the first event counted after
+    the previous one ended), shared by every process through the `throttle` cache. Other apps'
+    limits (apps.quotas.throttling) count here so they hold across web processes alike.
+    """
+    cache, now = throttle_cache(), time.time()
+    with _exclusive(cache):
+        return [_Budget(key, rate).add(cache, now, 1) for key, rate in budgets]

@@ -19,6 +19,7 @@ from apps.core.text import human_size
 from apps.deployments.models import Endpoint
 from apps.deployments.predictors import AnyPredictor, predictor_for
 from apps.deployments.rows import RowSchema, read_rows, row_schema
+from apps.quotas.services import quota_check_predictions
 from apps.tenants.models import Organization
 from apps.training.models import ModelVersion
 from workers.ml.checkpoint import IMAGE_CLASSIFICATION, TABULAR_REGRESSION
@@ -81,6 +82,7 @@ def endpoint_predict(
     """Classify one image with the endpoint's model: top-k labels with probabilities."""
     if endpoint.model_version.task != IMAGE_CLASSIFICATION or not endpoint.is_active:
         endpoint_check_input(endpoint=endpoint, content_type="")
+    quota_check_predictions(organization_id=endpoint.organization_id)
     k = parse_top_k(top_k)
     if image is None:
         raise InvalidInput(
@@ -219,6 +221,7 @@ def endpoint_predict_rows(*, endpoint: Endpoint, data: Any) -> RowsPredictionRes
             an unknown column, too many rows or a body of the wrong shape.
     """
     endpoint_check_input(endpoint=endpoint, content_type="application/json")
+    quota_check_predictions(organization_id=endpoint.organization_id)
     version = endpoint.model_version
     predictor = _predictor(version, TabularPredictor)
     schema = _row_schema(version, predictor)

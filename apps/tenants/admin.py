@@ -17,7 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from apps.core.admin import SizeField, size_display
+from apps.core.admin import size_display
 from apps.datasets.storage import storage_used_expression
 from apps.tenants.models import Membership, Organization
 from apps.tenants.services import organization_resume, organization_suspend
@@ -30,14 +30,10 @@ class MembershipInline(admin.TabularInline):
 
 
 class OrganizationForm(forms.ModelForm):
-    storage_quota_bytes = SizeField(
-        label=_("Storage quota"),
-        help_text=_("For example 5 GB, 500 MB, or a number of bytes."),
-    )
-
+    # The storage quota is set with the plan and the other quotas (apps.quotas.admin).
     class Meta:
         model = Organization
-        fields = ["name", "slug", "region", "is_active", "storage_quota_bytes"]
+        fields = ["name", "slug", "region", "is_active"]
 
 
 class SuspendForm(forms.Form):
@@ -58,7 +54,6 @@ class OrganizationAdmin(admin.ModelAdmin):
         "region",
         "is_active",
         "suspended_at",
-        "quota",
         "used",
         "created_at",
     ]
@@ -70,7 +65,6 @@ class OrganizationAdmin(admin.ModelAdmin):
         "slug",
         "region",
         "is_active",
-        "storage_quota_bytes",
         "used",
         "suspended_at",
         "suspension_reason",
@@ -78,7 +72,6 @@ class OrganizationAdmin(admin.ModelAdmin):
     inlines = [MembershipInline]
     actions = ["suspend", "resume"]
 
-    quota = size_display("storage_quota_bytes", _("storage quota"))
     used = size_display("storage_used", _("storage used"))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

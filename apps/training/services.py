@@ -38,6 +38,7 @@ from apps.core.jobs import JobStatus, job_finish
 from apps.core.text import human_size
 from apps.datasets.models import DatasetKind, DatasetVersion
 from apps.datasets.storage import storage_quota_check
+from apps.quotas.services import quota_check_training_start
 from apps.tenants.models import Organization
 from apps.training.jobs import TRAIN
 from apps.training.models import ModelConfig, TrainingRun
@@ -236,11 +237,16 @@ def training_run_start(
 
     Members train (and retrain) models they made, admins and owners any (`role`: the caller's,
     or None to read it from their membership). Raises ServiceError (403) otherwise.
+
+    Raises:
+        QuotaExceeded: the organization has as many runs queued or running as it may, or has
+            used its month's GPU-seconds.
     """
     _check_may_change_model(model_config, user=user, role=role, action=_("train"))
     template = template_get(model_config.template)
     _check_trainable(model_config.dataset_version, template)
     with transaction.atomic():
+        quota_check_training_start(organization=model_config.organization)
         run = TrainingRun.objects.create(
             organization=model_config.organization,
             model_config=model_config,

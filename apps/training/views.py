@@ -192,7 +192,13 @@ def config_retrain(request: HttpRequest, pk: str) -> HttpResponse:
     if request.method != "POST":
         return redirect("training:list")
     check_may_change_page(request, config)
-    run = training_run_start(model_config=config, user=request.user, role=request.role)
+    try:
+        run = training_run_start(model_config=config, user=request.user, role=request.role)
+    except ServiceError as exc:  # over a quota, or the dataset cannot be trained on
+        from django.contrib import messages
+
+        messages.error(request, exc.message)
+        return redirect("training:list")
     return redirect("training:run", pk=run.pk)
 
 

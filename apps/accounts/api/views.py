@@ -150,13 +150,14 @@ class OrganizationView(TenantAPIView):
                 "name": serializers.CharField(),
                 "slug": serializers.CharField(),
                 "region": serializers.CharField(),
-                "storage_quota_bytes": serializers.IntegerField(),
+                "storage_quota_bytes": serializers.IntegerField(allow_null=True),
                 "storage_used_bytes": serializers.IntegerField(),
             },
         )
     )
     def get(self, request):
         from apps.datasets.services import organization_storage_used
+        from apps.quotas.selectors import organization_limits
 
         org = self.organization
         return Response(
@@ -165,7 +166,7 @@ class OrganizationView(TenantAPIView):
                 "name": org.name,
                 "slug": org.slug,
                 "region": org.region,
-                "storage_quota_bytes": org.storage_quota_bytes,
+                "storage_quota_bytes": organization_limits(org).storage_bytes,
                 "storage_used_bytes": organization_storage_used(organization=org),
             }
         )

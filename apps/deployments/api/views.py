@@ -96,7 +96,9 @@ Predict with the endpoint's model. What to send depends on its `task`:
   an unknown column, a cell that does not fit its column (text in a numeric column, NaN,
   infinity) or too many rows answer 400 naming the row and the column.
 
-Every call, refused ones included, is recorded as usage.
+Every call, refused ones included, is recorded as usage, except those over a rate limit
+(429, counted in the cache only, so a flood of them costs no database writes). Over the
+organization's predictions for the month it answers 403 `quota_exceeded`.
 """
 
 
@@ -156,9 +158,15 @@ class EndpointViewSet(
             200: PredictAnyResponse,
             400: OpenApiResponse(ErrorSerializer, description="Input to fix; see the message."),
             404: OpenApiResponse(ErrorSerializer, description="No such endpoint."),
+            403: OpenApiResponse(
+                ErrorSerializer, description="The month's predictions quota is used up."
+            ),
             409: OpenApiResponse(ErrorSerializer, description="The endpoint is paused."),
             413: OpenApiResponse(ErrorSerializer, description="The body is too large."),
             415: OpenApiResponse(ErrorSerializer, description="Unsupported content type."),
+            429: OpenApiResponse(
+                ErrorSerializer, description="Over a rate limit; see Retry-After."
+            ),
             503: OpenApiResponse(ErrorSerializer, description="The model cannot be loaded."),
         },
     )

@@ -27,6 +27,7 @@ from PIL import Image
 from apps.core.jobs import JobStatus
 from apps.datasets.models import Dataset, DatasetItem, DatasetVersion
 from apps.datasets.services import dataset_version_ingest
+from apps.quotas.services import quota_override_set
 from tests.conftest import png_bytes, zip_upload
 from tests.support.shapes import SHAPE_CLASSES, image_bytes, make_class_zip
 
@@ -206,8 +207,7 @@ def test_it_refuses_an_archive_with_too_many_entries(api, outsider, settings):
 
 
 def test_it_refuses_an_upload_over_the_storage_quota(api, client, tenant, outsider):
-    tenant.organization.storage_quota_bytes = 1000
-    tenant.organization.save()
+    quota_override_set(organization=tenant.organization, storage_bytes=1000)
     before = media_files()
 
     r = upload(api, _good)

@@ -23,6 +23,7 @@ from apps.datasets.models import DatasetItem, DatasetKind, DatasetVersion, Split
 from apps.datasets.services import dataset_create, dataset_version_ingest
 from apps.datasets.stored import item_read
 from apps.datasets.versions import dataset_version_derive
+from apps.quotas.services import quota_override_set
 from tests.support.archives import class_images, shape, tar_bytes, zip_bytes
 
 RATIOS = {"train": 0.7, "validation": 0.15, "test": 0.15}
@@ -316,8 +317,7 @@ def test_a_bad_archive_is_refused_before_anything_is_stored(refused, outsider):
 
 
 def test_the_storage_quota_is_checked(refused, outsider, tenant):
-    tenant.organization.storage_quota_bytes = 1
-    tenant.organization.save()
+    quota_override_set(organization=tenant.organization, storage_bytes=1)
     refused(QuotaExceeded, ["quota"], add_images=[image_file("a.png")], label="circle")
 
 
