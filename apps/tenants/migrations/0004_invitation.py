@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0002_organization_suspension'),
+        ('tenants', '0003_membership_role_viewer'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='created')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
                 ('email', models.EmailField(max_length=254, verbose_name='email')),
-                ('role', models.CharField(choices=[('member', 'Member'), ('admin', 'Admin'), ('owner', 'Owner')], default='member', max_length=16, verbose_name='role')),
+                ('role', models.CharField(choices=[('viewer', 'Viewer'), ('member', 'Member'), ('admin', 'Admin'), ('owner', 'Owner')], default='member', max_length=16, verbose_name='role')),
                 ('token_hash', models.CharField(max_length=64, unique=True, verbose_name='token hash')),
                 ('expires_at', models.DateTimeField(verbose_name='expires at')),
                 ('last_sent_at', models.DateTimeField(verbose_name='last sent at')),
