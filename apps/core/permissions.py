@@ -77,7 +77,7 @@ PUBLIC = Rule(None, audience="public")
 #: any logged-in person, about their own account (password, sessions); no organization needed
 PERSONAL = Rule(None, audience="personal")
 
-#: route name → HTTP method → rule. HEAD and OPTIONS follow GET.
+#: route name → HTTP method → rule. HEAD follows GET; OPTIONS too, or READ on a route without GET.
 PERMISSIONS: dict[str, dict[str, Rule]] = {
     # --- API: accounts and the organization
     "api:signup": {"POST": PUBLIC},
@@ -183,6 +183,8 @@ def rule_for(route: str | None, method: str) -> Rule:
     if methods is None:
         raise NotInTable(route, method, route_known=False)
     rule = methods.get("GET" if method in _SAME_AS_GET else method)
+    if rule is None and method == "OPTIONS":
+        rule = READ  # it only describes the route (DRF's metadata), whatever its methods need
     if rule is None:
         raise NotInTable(route, method, route_known=True)
     return rule

@@ -14,9 +14,13 @@ def load():
 def test_the_readme_permission_table_is_up_to_date():
     script = load()
     readme = script["README"].read_text()
-    assert script["render"](readme) == readme, (
-        "README.md's permission table is stale: run `python scripts/permission_table.py --write`"
+    wanted = script["render"](readme).splitlines()
+    stale = [line for line in wanted if line not in readme.splitlines()]
+    assert not stale, (
+        "README.md's permission table is stale: run `python scripts/permission_table.py "
+        "--write`. Missing lines:\n" + "\n".join(stale)
     )
+    assert wanted == readme.splitlines(), "README.md's permission table has extra lines"
 
 
 def test_it_lists_every_route_and_method_with_a_cell_per_role():
