@@ -62,13 +62,13 @@ def _members_context(request: Any) -> dict[str, Any]:
     }
 
 
-@org_page(required_role=Role.MEMBER)
+@org_page()
 def members(request: HttpRequest) -> HttpResponse:
     return render(request, MEMBERS_TEMPLATE, _members_context(request))
 
 
 @require_POST
-@org_page(required_role=Role.MEMBER)
+@org_page()
 def invite(request: HttpRequest) -> HttpResponse:
     try:
         invitation = invitation_create(
@@ -121,7 +121,7 @@ def _back_with(request: HttpRequest, success: Callable[[], str]) -> HttpResponse
 
 
 @require_POST
-@org_page(required_role=Role.MEMBER)
+@org_page()
 def member_role(request: HttpRequest, pk: Any) -> HttpResponse:
     membership = _member_or_404(request, pk)
 
@@ -141,7 +141,7 @@ def member_role(request: HttpRequest, pk: Any) -> HttpResponse:
 
 
 @require_POST
-@org_page(required_role=Role.MEMBER)
+@org_page()
 def member_remove_view(request: HttpRequest, pk: Any) -> HttpResponse:
     membership = _member_or_404(request, pk)
 
@@ -157,7 +157,7 @@ def member_remove_view(request: HttpRequest, pk: Any) -> HttpResponse:
 
 
 @require_POST
-@org_page(required_role=Role.MEMBER)
+@org_page()
 def leave(request: HttpRequest) -> HttpResponse:
     organization = request.organization  # type: ignore[attr-defined]
     try:
@@ -172,7 +172,7 @@ def leave(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@org_page(required_role=Role.MEMBER)
+@org_page()
 def invitation_resend_view(request: HttpRequest, pk: Any) -> HttpResponse:
     invitation = _invitation_or_404(request, pk)
 
@@ -191,7 +191,7 @@ def invitation_resend_view(request: HttpRequest, pk: Any) -> HttpResponse:
 
 
 @require_POST
-@org_page(required_role=Role.MEMBER)
+@org_page()
 def invitation_revoke_view(request: HttpRequest, pk: Any) -> HttpResponse:
     invitation = _invitation_or_404(request, pk)
 

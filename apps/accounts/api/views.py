@@ -27,7 +27,6 @@ from apps.accounts.services import (
 )
 from apps.accounts.throttling import SIGNUP, TooManyAttempts
 from apps.core.api import TenantAPIView, TenantViewSet
-from apps.tenants.models import Role
 from apps.tenants.selectors import memberships_for_credentials
 
 _org = inline_serializer(
