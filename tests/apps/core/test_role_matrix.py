@@ -35,6 +35,8 @@ WALKED_METHODS = ("get", "post", "put", "patch", "delete")
 #: URL arguments of routes whose arguments are not an object's id
 OTHER_KWARGS: dict[str, dict[str, str]] = {
     "accounts:password_reset_confirm": {"uidb64": "MQ", "token": "set-password"},
+    "accounts:email_change_confirm": {"token": "not-a-signed-token"},
+    "invitations:accept": {"token": "not-an-invitation-token"},
 }
 
 
@@ -132,6 +134,24 @@ def _objects_of(tenant_org: Any, user: Any, role: str, name: str) -> dict[str, A
     endpoint = endpoint_create(organization=tenant_org, user=user, model_version=model_version)
     key, _raw = api_key_create(organization=tenant_org, user=user, name=f"{name} key")
     usage = usage_record(organization=tenant_org, endpoint=endpoint, status_code=200, latency_ms=1)
+    # The team's routes are admins' (no own rule): a colleague's membership and an invitation
+    # for each side, made by the owner, who alone may invite.
+    from django.contrib.auth import get_user_model
+
+    from apps.tenants.team import invitation_create
+
+    colleague = get_user_model().objects.create_user(
+        email=f"colleague-of-{role}@acme.example", password=PASSWORD
+    )
+    member = Membership.objects.create(user=colleague, organization=tenant_org, role=Role.MEMBER)
+    owner = Membership.objects.get(organization=tenant_org, role=Role.OWNER).user
+    invitation = invitation_create(
+        organization=tenant_org,
+        actor=owner,
+        email=f"invited-by-{role}@acme.example",
+        role=Role.MEMBER,
+        site_url="http://testserver/",
+    )
     return {
         "api-key": key,
         "dataset": version.dataset,
@@ -142,6 +162,8 @@ def _objects_of(tenant_org: Any, user: Any, role: str, name: str) -> dict[str, A
         "model-version": model_version,
         "endpoint": endpoint,
         "usage": usage,
+        "member": member,
+        "invitation": invitation,
     }
 
 
