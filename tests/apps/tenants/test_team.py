@@ -713,4 +713,4 @@ def test_a_member_can_read_the_list_but_not_invite_over_the_api(client, tenant):
         **basic(member.user),
     )
     assert r.status_code == 403
-    assert "Only an owner or an admin" in r.json()["error"]["message"]
+    assert "This needs the admin role; you are member." == r.json()["error"]["message"]
