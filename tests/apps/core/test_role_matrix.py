@@ -83,6 +83,12 @@ def test_every_route_and_method_is_in_the_permission_table():
         for name in PERMISSIONS
         if name not in names
     ]
+    unnamed = [
+        f"/{route}: give it a name= so the permission table can list it"
+        for namespace, pattern, route in _walk(get_resolver().url_patterns)
+        if namespace != "admin" and not pattern.name
+    ]
+    assert not unnamed, "\n".join(unnamed)
     assert not missing, "Routes missing from the permission table:\n" + "\n".join(missing)
     assert not stale, "\n".join(stale)
 
@@ -283,6 +289,21 @@ def test_a_member_is_told_who_may_change_anothers_object(client, team, ready_ver
     page = client.post(reverse("datasets:delete", kwargs={"pk": ready_version.dataset_id}))
     assert page.status_code == 403
     assert "Only the member who created the dataset" in page.content.decode()
+
+
+def test_an_api_key_acts_with_the_role_of_the_person_who_made_it(client, team):
+    from apps.accounts.services import api_key_create
+
+    _key, raw = api_key_create(
+        organization=team[Role.OWNER].user.memberships.get().organization,
+        user=team[Role.VIEWER].user,
+        name="viewer's key",
+    )
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    assert client.get("/api/v1/datasets/", **auth).status_code == 200
+    refused = client.post("/api/v1/datasets/", {"name": "x"}, **auth)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == "This needs the member role; you are viewer."
 
 
 def test_a_route_missing_from_the_table_is_refused_to_everyone(client, team, monkeypatch):
