@@ -21,7 +21,7 @@ import fcntl
 import hashlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,3 +213,27 @@ def window_spend(budgets: list[tuple[str, Rate]]) -> list[int | None]:
     cache, now = throttle_cache(), time.time()
     with _exclusive(cache):
         return [_Budget(key, rate).add(cache, now, 1) for key, rate in budgets]
+
+
+def shared_counter_incr(key: str) -> int | None:
+    """Add one to a counter in the `throttle` cache, atomically across processes; None when
+    the counter does not exist (whoever reads it next seeds it from its source of truth)."""
+    cache = throttle_cache()
+    with _exclusive(cache):
+        try:
+            return cache.incr(key)
+        except ValueError:
+            return None
+
+
+def shared_counter_get(key: str, seed: Callable[[], int], timeout: float) -> int:
+    """A counter of the `throttle` cache; when missing, `seed()` gives its value, stored for
+    `timeout` seconds (the first of several processes seeding at once wins)."""
+    cache = throttle_cache()
+    value = cache.get(key)
+    if value is None:
+        seeded = seed()
+        with _exclusive(cache):
+            cache.add(key, seeded, timeout)
+            value = cache.get(key, seeded)
+    return int(value)

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from apps.analytics.models import UsageEvent
+from apps.quotas.services import quota_count_prediction_served
 
 
 def usage_record(
     *, organization: Any, endpoint: Any, status_code: int, latency_ms: float, api_key: Any = None
 ) -> UsageEvent:
-    """Record one prediction call, successful or not."""
-    return UsageEvent.objects.create(
+    """Record one prediction call, successful or not; a served one (200) also counts toward
+    the organization's monthly predictions quota."""
+    event = UsageEvent.objects.create(
         organization=organization,
         kind=UsageEvent.Kind.PREDICT,
         endpoint=endpoint,
@@ -19,6 +21,9 @@ def usage_record(
         latency_ms=latency_ms,
         api_key=api_key,
     )
+    if status_code == 200:
+        quota_count_prediction_served(organization_id=event.organization_id)
+    return event
 
 
 def usage_record_training(*, run: Any, device: str, gpu_seconds: float) -> UsageEvent:

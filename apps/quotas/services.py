@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
+from apps.accounts.throttling import shared_counter_get, shared_counter_incr
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput, QuotaExceeded
 from apps.core.text import human_duration
@@ -22,6 +23,7 @@ from apps.quotas.selectors import (
     Limits,
     default_plan,
     gpu_seconds_this_month,
+    month_start,
     organization_limits,
     predictions_this_month,
     training_runs_active,
@@ -161,7 +163,7 @@ def quota_check_predictions(*, organization_id: Any) -> None:
     limit = _limits_by_id(organization_id).predictions_per_month
     if limit is None:
         return
-    used = predictions_this_month(organization_id=organization_id)
+    used = predictions_used_this_month(organization_id=organization_id)
     if used >= limit:
         raise QuotaExceeded(
             _(
@@ -173,6 +175,32 @@ def quota_check_predictions(*, organization_id: Any) -> None:
             + " "
             + _raise_hint()
         )
+
+
+def _predictions_counter_key(organization_id: Any) -> str:
+    return f"quota:predictions:{organization_id}:{month_start():%Y-%m}"
+
+
+def predictions_used_this_month(*, organization_id: Any) -> int:
+    """The month's served predictions, as the quota check reads them: a counter in the shared
+    `throttle` cache, seeded from the usage table (the exact metering) when missing, so a
+    prediction costs no COUNT over the month's events. Predictions served while the counter is
+    being seeded can slip past it; the usage table, and so billing, still counts every one."""
+    return shared_counter_get(
+        _predictions_counter_key(organization_id),
+        lambda: predictions_this_month(organization_id=organization_id),
+        timeout=_COUNTER_SECONDS,
+    )
+
+
+def quota_count_prediction_served(*, organization_id: Any) -> None:
+    """Count one served prediction in the quota's counter (apps.analytics.usage_record calls
+    this as it meters a prediction answered 200)."""
+    shared_counter_incr(_predictions_counter_key(organization_id))
+
+
+#: a month's counter outlives its month (its key names the month), then expires
+_COUNTER_SECONDS = 35 * 24 * 3600
 
 
 def quota_check_training_start(*, organization: Organization) -> None:

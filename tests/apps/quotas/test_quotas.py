@@ -5,6 +5,8 @@ last month's use and another organization's use are not counted."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.analytics.models import UsageEvent
@@ -53,6 +55,29 @@ def test_predictions_stop_at_the_months_quota(api, client, tenant, outsider, tmp
     assert "An owner can ask the platform's administrators to raise it." in error["message"]
     # The refusal is recorded as usage, as every answered call is, and is not a prediction.
     assert UsageEvent.objects.for_organization(tenant.organization).filter(status_code=403).exists()
+
+
+def test_the_months_predictions_are_counted_without_a_count_per_call(api, client, tenant, tmp_path):
+    """The quota reads a shared counter that each served prediction adds to; it is seeded from
+    the usage table once, and again whenever the cache has lost it."""
+    from apps.accounts.throttling import throttle_cache
+
+    url = deploy(api, seeded_model_version(tenant, tmp_path))
+    quota_override_set(organization=tenant.organization, predictions_per_month=3)
+
+    def predict():
+        return client.post(url, {"image": as_file(png_bytes())}, **tenant.auth)
+
+    assert predict().status_code == 200  # seeds the counter at 0, then counts 1
+    with CaptureQueriesContext(connection) as served:
+        assert predict().status_code == 200
+    assert not [q for q in served.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert predict().status_code == 200
+    assert predict().status_code == 403
+    throttle_cache().clear()  # lost (a Redis restart): seeded again from the usage table
+    refused = predict()
+    assert refused.status_code == 403
+    assert "3 served" in refused.json()["error"]["message"]
 
 
 @pytest.fixture
