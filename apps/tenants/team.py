@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, InvalidInput, ServiceError
+from apps.core.errors import Conflict, Forbidden, InvalidInput, ServiceError
 from apps.tenants.models import Invitation, Membership, Organization, Role
 from apps.tenants.team_selectors import invitation_by_token, invitation_token_hash
 
@@ -40,11 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: the longest address the User model stores
 EMAIL_MAX_LENGTH = 254
-
-
-class Forbidden(ServiceError):
-    status_code = 403
-    code = "forbidden"
 
 
 class InvitationUnusable(ServiceError):
