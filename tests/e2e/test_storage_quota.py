@@ -36,9 +36,10 @@ def test_the_pixel_bomb_is_stopped_by_the_quota_on_a_real_worker_keeping_nothing
     stack.manage(
         "shell",
         "-c",
+        "from apps.quotas.services import quota_override_set; "
         "from apps.tenants.models import Organization; "
-        f"Organization.objects.filter(pk='{organization['id']}')"
-        f".update(storage_quota_bytes={150 * MB})",
+        f"quota_override_set(organization=Organization.objects.get(pk='{organization['id']}'), "
+        f"storage_bytes={150 * MB})",
     )
     # Twelve 30-megapixel images (90 MB each decoded) among 66 small ones: under 300 KB.
     data = bomb_zip(width=6000, height=5000, good_per_class=22)
@@ -98,8 +99,10 @@ def test_the_version_page_shows_the_quota_stop_to_the_person_who_uploaded(
     embedded_stack.manage(
         "shell",
         "-c",
+        "from apps.quotas.services import quota_override_set; "
         "from apps.tenants.models import Organization; "
-        f"Organization.objects.filter(name='Quota Browser').update(storage_quota_bytes={50 * MB})",
+        "quota_override_set(organization=Organization.objects.get(name='Quota Browser'), "
+        f"storage_bytes={50 * MB})",
     )
 
     page.goto(f"{base}/datasets/")

@@ -28,7 +28,8 @@ from apps.datasets.models import DatasetItem, DatasetVersion
 from apps.datasets.services import dataset_create, dataset_version_ingest
 from apps.datasets.storage import organization_storage_used
 from apps.datasets.versions import dataset_version_derive
-from apps.tenants.models import Organization, Role
+from apps.quotas.services import quota_override_set
+from apps.tenants.models import Role
 from apps.training.models import ModelVersion, TrainingRun
 from tests.conftest import trained_model_version, zip_upload
 from tests.support.archives import bomb_zip, class_images, solid_png, zip_bytes
@@ -48,8 +49,7 @@ def org_bytes(organization) -> int:
 
 
 def set_quota(organization, quota: int) -> None:
-    Organization.objects.filter(pk=organization.pk).update(storage_quota_bytes=quota)
-    organization.refresh_from_db()
+    quota_override_set(organization=organization, storage_bytes=quota)
 
 
 def ingest(tenant, data: bytes, name: str = "shapes") -> DatasetVersion:

@@ -55,7 +55,8 @@ def field_html(html: str, name: str) -> str:
 
 
 def knob_inputs(html: str) -> set[str]:
-    return set(re.findall(r'<(?:input|select)[^>]*\bname="([^"]+)"', html)) - {
+    page = html.split("</header>", 1)[-1]  # the header's organization switcher has its own form
+    return set(re.findall(r'<(?:input|select)[^>]*\bname="([^"]+)"', page)) - {
         "csrfmiddlewaretoken",
         "template",
         "name",
