@@ -46,7 +46,8 @@ class Organization(BaseModel):
     slug = models.SlugField(_("slug"), max_length=140, unique=True)
     region = models.CharField(_("region"), max_length=16, choices=Region, default=Region.EU)
     is_active = models.BooleanField(_("active"), default=True)
-    storage_quota_bytes = models.BigIntegerField(_("storage quota (bytes)"), default=5 * 1024**3)
+    # The storage quota, like every limit, is the plan's or the organization's override
+    # (apps.quotas); migration 0005 dropped the column it had here after quotas 0002 moved it.
     #: set by platform staff (apps.tenants.suspension): the organization's members and keys are
     #: refused until it is resumed. Unlike is_active (off: the organization is gone from its
     #: members' view), a suspended one is still resolved, so it can say why it is refused.
