@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from tests.support.mail import mail_folder  # noqa: F401  (a fixture: importing registers it)
 from tests.support.shapes import make_class_zip
 
 PASSWORD = "Corr3ct-horse-battery"

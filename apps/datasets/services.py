@@ -19,9 +19,6 @@ from apps.datasets import archives
 from apps.datasets.ingest import ingest_images
 from apps.datasets.jobs import INGEST
 from apps.datasets.models import Dataset, DatasetKind, DatasetVersion
-
-# organization_storage_used is re-exported: callers older than apps.datasets.storage import it here
-from apps.datasets.storage import organization_storage_used as organization_storage_used
 from apps.datasets.storage import storage_quota_check
 from apps.tenants.models import Organization
 

@@ -164,7 +164,7 @@ _UNITS = {
 def organization_limits_use(*, organization: Organization) -> tuple[Limits, list[LimitUse]]:
     """Every limit of `organization` with its value and its use (rates: None, they are
     counted per minute in the cache and answered in each 429)."""
-    from apps.datasets.services import organization_storage_used
+    from apps.datasets.storage import organization_storage_used
 
     limits = organization_limits(organization)
     used: dict[str, float | None] = {

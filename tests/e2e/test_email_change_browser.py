@@ -5,31 +5,16 @@ the link (logging in on the way) and log in with the new address."""
 from __future__ import annotations
 
 import re
-import time
-from email import message_from_string
-from email.message import Message
-from pathlib import Path
 
 import pytest
+
+from tests.support.mail import wait_for_message
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 PASSWORD = "Corr3ct-horse-battery"
 OLD = "owner@old-address.example"
 NEW = "owner@new-address.example"
-
-
-def _message_to(folder: Path, to: str, timeout: float = 30) -> Message:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(folder.glob("*")) if folder.exists() else []:
-            # One file holds every message of a connection, each followed by 79 dashes.
-            for chunk in re.split(r"^-{79}$", path.read_text(), flags=re.M):
-                message = message_from_string(chunk.lstrip("\n"))
-                if chunk.strip() and message["To"] == to:
-                    return message
-        time.sleep(0.2)
-    raise AssertionError(f"no message to {to} in {folder}")
 
 
 def _log_in(page, email: str, password: str = PASSWORD) -> None:
@@ -75,9 +60,9 @@ def test_the_email_changes_through_the_link_sent_to_the_new_address(
     page.set_viewport_size({"width": 1366, "height": 900})
 
     folder = embedded_stack.data_dir / "mail"
-    notice = _message_to(folder, OLD)
+    notice = wait_for_message(folder, OLD)
     assert NEW in notice.get_payload(decode=True).decode()
-    body = _message_to(folder, NEW).get_payload(decode=True).decode()
+    body = wait_for_message(folder, NEW).get_payload(decode=True).decode()
     link = re.search(r"https?://\S+/accounts/email/confirm/\S+/", body).group(0)
     assert link.startswith(f"{base}/accounts/email/confirm/")
 

@@ -3,30 +3,15 @@ message the running stack wrote to its mail folder, under the portal's CSP."""
 
 from __future__ import annotations
 
-import re
-import time
-from email import message_from_string
-from pathlib import Path
-
 import pytest
+
+from tests.support.mail import wait_for_link
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 PASSWORD = "Corr3ct-horse-battery"
 NEW_PASSWORD = "Another-battery-staple-9"
 EMAIL = "owner@forgetful.example"
-
-
-def _reset_link(folder: Path, to: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(folder.glob("*")) if folder.exists() else []:
-            message = message_from_string(path.read_text())
-            if message["To"] == to:
-                body = message.get_payload(decode=True).decode()
-                return re.search(r"https?://\S+/accounts/password/reset/\S+/", body).group(0)
-        time.sleep(0.2)
-    raise AssertionError(f"no message to {to} in {folder}")
 
 
 def test_a_forgotten_password_is_reset_through_the_emailed_link(embedded_stack, chromium, shots):
@@ -53,7 +38,9 @@ def test_a_forgotten_password_is_reset_through_the_emailed_link(embedded_stack, 
     assert "is on its way" in page.locator("[data-testid=reset-sent]").inner_text()
     shots(page, "password-reset-sent")
 
-    link = _reset_link(embedded_stack.data_dir / "mail", EMAIL)
+    link = wait_for_link(
+        embedded_stack.data_dir / "mail", EMAIL, r"https?://\S+/accounts/password/reset/\S+/"
+    )
     assert link.startswith(f"{base}/accounts/password/reset/")
     page.goto(link)
     page.wait_for_selector("input[name=new_password1]")

@@ -5,12 +5,9 @@ owner then changes their role."""
 
 from __future__ import annotations
 
-import re
-import time
-from email import message_from_string
-from pathlib import Path
-
 import pytest
+
+from tests.support.mail import wait_for_link
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -18,18 +15,6 @@ PASSWORD = "Corr3ct-horse-battery"
 OWNER = "owner@team-browser.example"
 INVITEE = "new.colleague@team-browser.example"
 ORGANIZATION = "Team Browser Labs"
-
-
-def _invitation_link(folder: Path, to: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(folder.glob("*")) if folder.exists() else []:
-            message = message_from_string(path.read_text())
-            if message["To"] == to:
-                body = message.get_payload(decode=True).decode()
-                return re.search(r"https?://\S+/invitations/[\w-]+/", body).group(0)
-        time.sleep(0.2)
-    raise AssertionError(f"no message to {to} in {folder}")
 
 
 def _watch_csp(page, violations: list[str]) -> None:
@@ -62,7 +47,9 @@ def test_an_invited_person_signs_up_through_the_emailed_link_and_gets_a_new_role
     pending = owner.locator(f"[data-testid=invitation][data-email='{INVITEE}']")
     assert pending.is_visible() and OWNER in pending.inner_text()
 
-    link = _invitation_link(embedded_stack.data_dir / "mail", INVITEE)
+    link = wait_for_link(
+        embedded_stack.data_dir / "mail", INVITEE, r"https?://\S+/invitations/[\w-]+/"
+    )
     assert link.startswith(f"{base}/invitations/")
 
     # The invitee: a fresh browser with no session, as someone opening their mail.

@@ -155,7 +155,7 @@ class OrganizationView(TenantAPIView):
         )
     )
     def get(self, request):
-        from apps.datasets.services import organization_storage_used
+        from apps.datasets.storage import organization_storage_used
         from apps.quotas.selectors import organization_limits
 
         org = self.organization

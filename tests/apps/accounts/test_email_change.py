@@ -5,9 +5,7 @@ the account that asked opens the link."""
 from __future__ import annotations
 
 import re
-from email import message_from_string
 from email.message import Message
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -18,34 +16,14 @@ from apps.audit.models import AuditEvent
 from apps.core.scoping import tenant_scope
 from tests.apps.accounts.test_password import logged_in
 from tests.conftest import PASSWORD
+from tests.support.mail import body, sent
 
 PAGE = "/accounts/email/"
 NEW = "new.address@acme.example"
 
 
-@pytest.fixture
-def mail_folder(settings, tmp_path) -> Path:
-    # What the portal's own backend writes (pytest-django would swap in the in-memory one).
-    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
-    return tmp_path / "mail"
-
-
-def sent(folder: Path) -> list[Message]:
-    """Every message in the folder: the file backend writes all the messages of one connection
-    (and of any that reuses its file name within a second) into one file, each followed by a
-    line of 79 dashes."""
-    files = sorted(folder.iterdir()) if folder.exists() else []
-    chunks = [c for p in files for c in re.split(r"^-{79}$", p.read_text(), flags=re.M)]
-    return [message_from_string(c.lstrip("\n")) for c in chunks if c.strip()]
-
-
 def ask(client: Client, new_email: str = NEW, password: str = PASSWORD, **extra):
     return client.post(PAGE, {"new_email": new_email, "password": password}, **extra)
-
-
-def body(message: Message) -> str:
-    return message.get_payload(decode=True).decode()
 
 
 def confirm_link(message: Message) -> str:

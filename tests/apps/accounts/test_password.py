@@ -4,34 +4,17 @@ read from the real file email backend."""
 from __future__ import annotations
 
 import re
-from email import message_from_string
 from email.message import Message
-from pathlib import Path
 
-import pytest
 from django.test import Client
 
 from apps.accounts.models import User
 from tests.conftest import PASSWORD
+from tests.support.mail import sent
 
 NEW_PASSWORD = "Another-battery-staple-9"
 RESET = "/accounts/password/reset/"
 CHANGE = "/accounts/password/"
-
-
-@pytest.fixture
-def mail_folder(settings, tmp_path) -> Path:
-    # pytest-django swaps in the in-memory backend; these tests read what the portal's own
-    # backend writes.
-    settings.EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
-    return tmp_path / "mail"
-
-
-def sent(folder: Path) -> list[Message]:
-    if not folder.exists():
-        return []
-    return [message_from_string(path.read_text()) for path in sorted(folder.iterdir())]
 
 
 def reset_link(message: Message) -> str:

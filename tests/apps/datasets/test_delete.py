@@ -14,7 +14,8 @@ from apps.accounts.services import api_key_create
 from apps.audit.models import AuditEvent
 from apps.core.jobs import JobStatus
 from apps.datasets.models import Dataset, DatasetItem, DatasetVersion
-from apps.datasets.services import dataset_create, dataset_version_ingest, organization_storage_used
+from apps.datasets.services import dataset_create, dataset_version_ingest
+from apps.datasets.storage import organization_storage_used
 from apps.datasets.stored import item_read
 from apps.datasets.versions import dataset_version_derive
 from apps.tenants.models import Membership, Role
